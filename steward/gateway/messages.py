@@ -1,0 +1,80 @@
+"""The one message shape at the edge, whatever the provider (no database ids here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Media:
+    """A photo (or other file) that came with a message."""
+
+    url: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message received from a volunteer.
+
+    `address` is E.164 (`+8613800138000`) for SMS or `telegram:<chat_id>` for Telegram.
+    """
+
+    channel: str
+    address: str
+    text: str
+    external_id: str
+    received_at: datetime
+    media: tuple[Media, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A message ready to leave through a channel."""
+
+    channel: str
+    address: str
+    body: str
+    outbox_id: int
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What the provider said when it accepted a message."""
+
+    provider_id: str
+    status: str
+
+
+class SendError(Exception):
+    """A provider refused or could not take a message."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RetryableSendError(SendError):
+    """Worth trying again later (network trouble, 5xx, rate limited)."""
+
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    """Trying again will not help (invalid number, unsubscribed, bad credentials)."""
+
+
+class Sender(Protocol):
+    """One outbound channel; raises RetryableSendError or PermanentSendError on failure."""
+
+    channel: str
+
+    async def send(self, message: OutboundMessage) -> SendResult: ...
+
+    async def close(self) -> None: ...

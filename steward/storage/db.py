@@ -1,0 +1,65 @@
+"""Connecting to the database and bringing its schema up to date (tortoise's own migrations)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.migrations.api.migrate import migrate
+
+MODELS_MODULE = "steward.storage.models"
+MIGRATIONS_MODULE = "steward.storage.migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgres:// and postgresql:// (as people write them) for tortoise's asyncpg driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def is_postgres(url: str) -> bool:
+    return normalise_url(url).startswith("asyncpg://")
+
+
+def tortoise_config(url: str) -> dict[str, Any]:
+    """Build the tortoise config for one database URL."""
+    return {
+        "connections": {"default": normalise_url(url)},
+        "apps": {
+            "models": {
+                "models": [MODELS_MODULE],
+                "migrations": MIGRATIONS_MODULE,
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the folder of a SQLite file so a fresh checkout just works."""
+    if url.startswith("sqlite://") and ":memory:" not in url:
+        Path(url[len("sqlite://") :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def upgrade(url: str) -> None:
+    """Apply every pending migration."""
+    ensure_sqlite_dir(url)
+    try:
+        await migrate(config=tortoise_config(url))
+    finally:
+        await Tortoise.close_connections()
+
+
+async def connect(url: str) -> None:
+    """Open the connections (global fallback on, so request tasks under uvicorn see them)."""
+    ensure_sqlite_dir(url)
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+
+
+async def disconnect() -> None:
+    await Tortoise.close_connections()

@@ -1,0 +1,334 @@
+"""Database tables. Timestamps are UTC; a `local_date` column is kept wherever a local day matters.
+
+SQLite compares datetimes as text, so every datetime written here must be UTC (see
+`steward.clock.utc`). Ledgers (hours, points) are append-only: corrections are new rows.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Role(StrEnum):
+    STEWARD = "steward"
+    LEAD = "lead"
+    OFFICE = "office"
+
+
+class VolunteerStatus(StrEnum):
+    ACTIVE = "active"
+    ON_LEAVE = "on_leave"
+    FLAGGED = "flagged"
+    REMOVED = "removed"
+
+
+class OutboxStatus(StrEnum):
+    """Lifecycle of an outbound message.
+
+    queued -> sending -> sent -> delivered
+    queued <- sending            (transient error: back to queued with a later next_attempt_at)
+    sending -> failed            (permanent error, or attempts exhausted: final)
+    sent -> delivered | undelivered | failed   (provider status callbacks; never backwards)
+    """
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+
+
+class Street(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=100, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "streets"
+
+
+class Community(Model):
+    id = fields.IntField(primary_key=True)
+    street: fields.ForeignKeyRelation[Street] = fields.ForeignKeyField(
+        "models.Street", related_name="communities", on_delete=fields.RESTRICT
+    )
+    name = fields.CharField(max_length=100)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "communities"
+        unique_together = (("street", "name"),)
+
+
+class Zone(Model):
+    """A lane or set of lanes a pair adopts (free text from the roster)."""
+
+    id = fields.IntField(primary_key=True)
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="zones", on_delete=fields.RESTRICT
+    )
+    name = fields.CharField(max_length=200)
+
+    class Meta:
+        table = "zones"
+        unique_together = (("community", "name"),)
+
+
+class Pair(Model):
+    """Two stewards sharing a zone and a patrol schedule (code unique within the community)."""
+
+    id = fields.IntField(primary_key=True)
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="pairs", on_delete=fields.RESTRICT
+    )
+    code = fields.CharField(max_length=20)
+    zone: fields.ForeignKeyNullableRelation[Zone] = fields.ForeignKeyField(
+        "models.Zone", related_name="pairs", null=True, on_delete=fields.SET_NULL
+    )
+    patrol_start = fields.CharField(max_length=5)  # HH:MM local
+    # Canonical weekday list, Monday first, e.g. "mon,tue,wed,thu,fri".
+    patrol_days = fields.CharField(max_length=40, default="mon,tue,wed,thu,fri,sat,sun")
+
+    class Meta:
+        table = "pairs"
+        unique_together = (("community", "code"),)
+
+
+class Volunteer(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=100)
+    phone = fields.CharField(max_length=20, unique=True)  # E.164
+    role = fields.CharEnumField(Role, max_length=10, default=Role.STEWARD)
+    language = fields.CharField(max_length=2, default="zh")
+    status = fields.CharEnumField(VolunteerStatus, max_length=10, default=VolunteerStatus.ACTIVE)
+    on_leave_until = fields.DateField(null=True)
+    street: fields.ForeignKeyRelation[Street] = fields.ForeignKeyField(
+        "models.Street", related_name="volunteers", on_delete=fields.RESTRICT
+    )
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="volunteers", on_delete=fields.RESTRICT
+    )
+    pair: fields.ForeignKeyNullableRelation[Pair] = fields.ForeignKeyField(
+        "models.Pair", related_name="members", null=True, on_delete=fields.SET_NULL
+    )
+    birth = fields.CharField(max_length=10, null=True)  # YYYY-MM or YYYY-MM-DD as given
+    volunteer_no = fields.CharField(max_length=40, null=True)
+    telegram_chat_id = fields.BigIntField(null=True, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "volunteers"
+
+
+class OptOut(Model):
+    """An address that texted STOP. Only the STOP confirmation may be sent to it."""
+
+    address = fields.CharField(max_length=64, primary_key=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "opt_outs"
+
+
+class InboundMessage(Model):
+    """Every message received, stored before the provider is answered."""
+
+    id = fields.BigIntField(primary_key=True)
+    channel = fields.CharField(max_length=16)
+    external_id = fields.CharField(max_length=64)
+    address = fields.CharField(max_length=64)
+    text = fields.TextField()
+    media = fields.JSONField(default=list)
+    received_at = fields.DatetimeField()
+    processed_at = fields.DatetimeField(null=True)
+    volunteer: fields.ForeignKeyNullableRelation[Volunteer] = fields.ForeignKeyField(
+        "models.Volunteer", related_name="inbound", null=True, on_delete=fields.SET_NULL
+    )
+    intent = fields.CharField(max_length=32, null=True)
+    replied = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "inbound_messages"
+        unique_together = (("channel", "external_id"),)
+        indexes = (("address", "received_at"),)
+
+
+class OutboxMessage(Model):
+    id = fields.BigIntField(primary_key=True)
+    channel = fields.CharField(max_length=16)
+    address = fields.CharField(max_length=64)
+    body = fields.TextField()
+    kind = fields.CharField(max_length=32)
+    # Lower goes first: replies 0, lead alerts 1, nudges 2, digests 3.
+    priority = fields.SmallIntField(default=0)
+    dedupe_key = fields.CharField(max_length=200, null=True, unique=True)
+    status = fields.CharEnumField(OutboxStatus, max_length=12, default=OutboxStatus.QUEUED)
+    attempts = fields.SmallIntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    claimed_at = fields.DatetimeField(null=True)
+    provider_id = fields.CharField(max_length=64, null=True, unique=True)
+    error_code = fields.CharField(max_length=32, null=True)
+    error_text = fields.TextField(null=True)
+    in_reply_to: fields.ForeignKeyNullableRelation[InboundMessage] = fields.ForeignKeyField(
+        "models.InboundMessage", related_name="replies", null=True, on_delete=fields.SET_NULL
+    )
+    volunteer: fields.ForeignKeyNullableRelation[Volunteer] = fields.ForeignKeyField(
+        "models.Volunteer", related_name="outbox", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox"
+        indexes = (("status", "next_attempt_at"), ("address", "created_at"))
+
+
+class ConversationState(Model):
+    """A guided step waiting for the volunteer's answer (lives in the DB, not in memory)."""
+
+    volunteer: fields.OneToOneRelation[Volunteer] = fields.OneToOneField(
+        "models.Volunteer", related_name="conversation", primary_key=True
+    )
+    step = fields.CharField(max_length=32)
+    data = fields.JSONField(default=dict)
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "conversation_states"
+
+
+class PatrolSession(Model):
+    id = fields.BigIntField(primary_key=True)
+    volunteer: fields.ForeignKeyRelation[Volunteer] = fields.ForeignKeyField(
+        "models.Volunteer", related_name="sessions", on_delete=fields.RESTRICT
+    )
+    pair: fields.ForeignKeyNullableRelation[Pair] = fields.ForeignKeyField(
+        "models.Pair", related_name="sessions", null=True, on_delete=fields.SET_NULL
+    )
+    local_date = fields.DateField()  # the local day of the check-in owns the session
+    started_at = fields.DatetimeField()
+    ended_at = fields.DatetimeField(null=True)
+    minutes = fields.IntField(null=True)
+    # "volunteer" (checked out), "auto" (closed at SESSION_MAX_MINUTES), "undone" (UNDO).
+    closed_by = fields.CharField(max_length=10, null=True)
+    confirmed = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "patrol_sessions"
+        indexes = (("volunteer_id", "local_date"),)
+
+
+class HoursEntry(Model):
+    """Service-hours ledger, append-only: the record exported to the national system."""
+
+    id = fields.BigIntField(primary_key=True)
+    volunteer: fields.ForeignKeyRelation[Volunteer] = fields.ForeignKeyField(
+        "models.Volunteer", related_name="hours", on_delete=fields.RESTRICT
+    )
+    session: fields.ForeignKeyNullableRelation[PatrolSession] = fields.ForeignKeyField(
+        "models.PatrolSession", related_name="hours", null=True, on_delete=fields.SET_NULL
+    )
+    local_date = fields.DateField()
+    minutes = fields.IntField()  # negative to reverse an earlier entry
+    zone_name = fields.CharField(max_length=200, default="")
+    confirmed = fields.BooleanField(default=True)
+    note = fields.CharField(max_length=200, default="")
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "hours_ledger"
+
+
+class PointsEntry(Model):
+    """Points ledger, append-only. The balance is the sum of `amount`."""
+
+    id = fields.BigIntField(primary_key=True)
+    volunteer: fields.ForeignKeyRelation[Volunteer] = fields.ForeignKeyField(
+        "models.Volunteer", related_name="points", on_delete=fields.RESTRICT
+    )
+    amount = fields.IntField()
+    kind = fields.CharField(max_length=32)  # patrol_day, report_filed, award, redeem, undo...
+    local_date = fields.DateField()
+    note = fields.CharField(max_length=200, default="")
+    report: fields.ForeignKeyNullableRelation[Report] = fields.ForeignKeyField(
+        "models.Report", related_name="points", null=True, on_delete=fields.SET_NULL
+    )
+    # Makes awards idempotent, e.g. "patrol_day:<volunteer>:<date>".
+    dedupe_key = fields.CharField(max_length=200, null=True, unique=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "points_ledger"
+        indexes = (("volunteer_id", "local_date"),)
+
+
+class Report(Model):
+    id = fields.IntField(primary_key=True)
+    number = fields.IntField(unique=True)  # the short "#N" volunteers see
+    reporter: fields.ForeignKeyRelation[Volunteer] = fields.ForeignKeyField(
+        "models.Volunteer", related_name="reports", on_delete=fields.RESTRICT
+    )
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="reports", on_delete=fields.RESTRICT
+    )
+    zone: fields.ForeignKeyNullableRelation[Zone] = fields.ForeignKeyField(
+        "models.Zone", related_name="reports", null=True, on_delete=fields.SET_NULL
+    )
+    category = fields.SmallIntField()
+    urgent = fields.BooleanField(default=False)
+    description = fields.TextField(default="")
+    place = fields.CharField(max_length=200, default="")
+    status = fields.CharField(max_length=20, default="new")
+    duplicate_of: fields.ForeignKeyNullableRelation[Report] = fields.ForeignKeyField(
+        "models.Report", related_name="duplicates", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "reports"
+
+
+class ReportEvent(Model):
+    id = fields.BigIntField(primary_key=True)
+    report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
+        "models.Report", related_name="events", on_delete=fields.CASCADE
+    )
+    from_status = fields.CharField(max_length=20, null=True)
+    to_status = fields.CharField(max_length=20)
+    actor: fields.ForeignKeyNullableRelation[Volunteer] = fields.ForeignKeyField(
+        "models.Volunteer", related_name="report_events", null=True, on_delete=fields.SET_NULL
+    )
+    channel = fields.CharField(max_length=16, default="")
+    note = fields.TextField(default="")
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "report_events"
+
+
+class Attachment(Model):
+    """A photo or a location sent with or after a report (SMS MMS or Telegram)."""
+
+    id = fields.BigIntField(primary_key=True)
+    report: fields.ForeignKeyNullableRelation[Report] = fields.ForeignKeyField(
+        "models.Report", related_name="attachments", null=True, on_delete=fields.CASCADE
+    )
+    inbound: fields.ForeignKeyNullableRelation[InboundMessage] = fields.ForeignKeyField(
+        "models.InboundMessage", related_name="attachments", null=True, on_delete=fields.SET_NULL
+    )
+    kind = fields.CharField(max_length=16)  # photo | location
+    url = fields.TextField(default="")
+    content_type = fields.CharField(max_length=100, default="")
+    latitude = fields.FloatField(null=True)
+    longitude = fields.FloatField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "attachments"

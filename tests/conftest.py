@@ -1,0 +1,103 @@
+"""Shared fixtures. The suite runs on SQLite by default and on PostgreSQL with `--db postgres`.
+
+The database is migrated once per session and wiped before every test that asks for `db`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from tortoise import Tortoise, connections
+
+from steward.storage import db as storage_db
+
+DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db", default="sqlite", choices=("sqlite", "postgres"))
+
+
+def _postgres_url() -> str:
+    return os.environ.get("DATABASE_URL_POSTGRES", DEFAULT_POSTGRES_URL)
+
+
+async def _postgres_reachable(url: str) -> str | None:
+    import asyncpg
+
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(storage_db.normalise_url(url).replace("asyncpg://", "postgresql://")), 5)
+    except Exception as exc:  # any failure to connect means "not reachable"
+        return f"{type(exc).__name__}: {exc}"
+    await conn.close()
+    return None
+
+
+async def _reset_postgres(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(storage_db.normalise_url(url).replace("asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--db"))
+
+
+@pytest.fixture(scope="session")
+def tmp_root() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="steward-tests-") as root:
+        yield Path(root)
+
+
+@pytest.fixture(scope="session")
+async def database_url(backend: str, tmp_root: Path) -> str:
+    """A migrated, empty database for this session."""
+    if backend == "sqlite":
+        url = f"sqlite://{tmp_root / 'test.sqlite3'}"
+    else:
+        url = _postgres_url()
+        problem = await _postgres_reachable(url)
+        if problem:
+            if os.environ.get("REQUIRE_POSTGRES") == "1":
+                pytest.fail(f"PostgreSQL required (REQUIRE_POSTGRES=1) but unreachable: {problem}")
+            pytest.skip(f"PostgreSQL not reachable at {url}: {problem}")
+        await _reset_postgres(url)
+    await storage_db.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def _connected(database_url: str) -> AsyncIterator[str]:
+    await storage_db.connect(database_url)
+    yield database_url
+    await storage_db.disconnect()
+
+
+async def wipe_tables() -> None:
+    """Empty every table of our models (not the migrations record)."""
+    conn = connections.get("default")
+    tables = [m._meta.db_table for m in Tortoise.apps["models"].values()]
+    dialect = conn.capabilities.dialect
+    if dialect == "postgres":
+        await conn.execute_script(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    else:
+        script = "PRAGMA foreign_keys=OFF;" + "".join(f"DELETE FROM {t};" for t in tables)
+        await conn.execute_script(script + "DELETE FROM sqlite_sequence;PRAGMA foreign_keys=ON;")
+
+
+@pytest.fixture
+async def db(_connected: str) -> str:
+    """An empty, connected database; the value is its URL."""
+    await wipe_tables()
+    return _connected
