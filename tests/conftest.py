@@ -10,11 +10,15 @@ import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from tortoise import Tortoise, connections
 
 from steward.storage import db as storage_db
+
+if TYPE_CHECKING:
+    from tests.fakes.twilio_api import FakeTwilio
 
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -101,3 +105,18 @@ async def db(_connected: str) -> str:
     """An empty, connected database; the value is its URL."""
     await wipe_tables()
     return _connected
+
+
+@pytest.fixture(scope="session")
+def fake_twilio() -> Iterator["FakeTwilio"]:
+    from tests.fakes.twilio_api import FakeTwilio
+
+    with FakeTwilio() as fake:
+        yield fake
+
+
+@pytest.fixture
+def twilio(fake_twilio: "FakeTwilio") -> "FakeTwilio":
+    """The Twilio stand-in, emptied and with no failures armed."""
+    fake_twilio.reset()
+    return fake_twilio

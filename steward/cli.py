@@ -1,0 +1,100 @@
+"""The `steward` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import click
+
+from steward.cli_support import cli_settings, run_with_db
+from steward.settings import Settings
+from steward.storage import db
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@click.group()
+def cli() -> None:
+    """Alley Steward: patrol programme by SMS and Telegram."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the web service (webhooks, health, metrics) and the outbox dispatcher."""
+    import uvicorn
+
+    from steward.app import create_app
+
+    settings = cli_settings()
+    _configure_logging(settings.LOG_LEVEL)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.LOG_LEVEL.lower())
+
+
+@cli.group(name="db")
+def db_group() -> None:
+    """Database maintenance."""
+
+
+@db_group.command()
+def upgrade() -> None:
+    """Apply pending database migrations."""
+    settings = cli_settings()
+    asyncio.run(db.upgrade(settings.DATABASE_URL))
+    click.echo(f"database is up to date ({_safe_url(settings.DATABASE_URL)})")
+
+
+@cli.command()
+@click.argument("text")
+def parse(text: str) -> None:
+    """Show how the service reads TEXT, as JSON."""
+    from steward.flows.grammar import parse as parse_text
+
+    click.echo(json.dumps(parse_text(text).as_json(), ensure_ascii=False))
+
+
+@cli.command()
+@click.option("--status", "status", default=None, help="only messages in this status")
+@click.option("--limit", default=50, show_default=True)
+def outbox(status: str | None, limit: int) -> None:
+    """List recent outbound messages."""
+    from steward.storage.models import OutboxMessage
+
+    async def work(settings: Settings) -> None:
+        query = OutboxMessage.all()
+        if status:
+            query = query.filter(status=status)
+        for row in await query.order_by("-id").limit(limit):
+            click.echo(
+                f"{row.id}\t{row.status}\t{row.channel}\t{row.address}\t{row.kind}\t"
+                f"{row.attempts}\t{row.body[:40]}"
+            )
+
+    run_with_db(work)
+
+
+def _safe_url(url: str) -> str:
+    """Hide a password in a database URL before printing it."""
+    if "@" in url and ":" in url.split("@", 1)[0].split("//", 1)[-1]:
+        scheme, rest = url.split("//", 1)
+        user = rest.split(":", 1)[0]
+        return f"{scheme}//{user}:***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _attach_optional_groups() -> None:
+    from steward.cli_roster import roster
+
+    cli.add_command(roster)
+
+
+_attach_optional_groups()
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,172 @@
+"""What the flows decide from (state loaded by storage) and what they decide (an Outcome).
+
+Plain frozen dataclasses: no ORM objects cross into `flows`, so every rule is testable
+without a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class VolunteerState:
+    id: int
+    name: str
+    phone: str
+    role: str
+    language: str
+    status: str
+    street_id: int
+    community_id: int
+    pair_id: int | None
+    zone_name: str
+    on_leave_until: date | None = None
+
+
+@dataclass(frozen=True)
+class SessionState:
+    id: int
+    local_date: date
+    started_at: datetime
+    ended_at: datetime | None
+    minutes: int | None
+    closed_by: str | None
+    confirmed: bool
+
+
+@dataclass(frozen=True)
+class PointsSummary:
+    balance: int
+    this_month: int
+    rank: int
+    ranked: int
+
+
+@dataclass(frozen=True)
+class ConversationStep:
+    step: str
+    data: dict[str, Any]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class SenderHistory:
+    """What we know of this sender's recent traffic (for the loop and flood guards)."""
+
+    same_text_answered_recently: bool = False
+    messages_last_two_minutes: int = 0
+    echoes_our_reply: bool = False
+    courtesy_reply_within_day: bool = False
+
+
+@dataclass(frozen=True)
+class PatrolDay:
+    """The volunteer's patrol state for one local day."""
+
+    open_session: SessionState | None
+    last_closed: SessionState | None
+    closed_minutes_today: int
+    day_award_given: bool
+    day_awards_so_far: int
+
+
+@dataclass(frozen=True)
+class InboxContext:
+    channel: str
+    address: str
+    text: str
+    received_at: datetime
+    volunteer: VolunteerState | None
+    opted_out: bool
+    history: SenderHistory
+    conversation: ConversationStep | None = None
+    patrol: PatrolDay | None = None
+    points: PointsSummary | None = None
+
+
+# ---- effects: what storage must apply, in the same transaction as the reply ----
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    started_at: datetime
+    local_date: date
+
+
+@dataclass(frozen=True)
+class CloseSession:
+    session_id: int
+    ended_at: datetime
+    minutes: int
+    closed_by: str
+    confirmed: bool
+    local_date: date
+
+
+@dataclass(frozen=True)
+class UndoCheckIn:
+    session_id: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class UndoCheckOut:
+    session_id: int
+    minutes: int
+    local_date: date
+
+
+@dataclass(frozen=True)
+class AwardPoints:
+    amount: int
+    kind: str
+    local_date: date
+    dedupe_key: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SetOptOut:
+    opted_out: bool
+
+
+@dataclass(frozen=True)
+class SetConversation:
+    step: str
+    data: dict[str, Any]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ClearConversation:
+    pass
+
+
+Effect = (
+    OpenSession
+    | CloseSession
+    | UndoCheckIn
+    | UndoCheckOut
+    | AwardPoints
+    | SetOptOut
+    | SetConversation
+    | ClearConversation
+)
+
+
+@dataclass(frozen=True)
+class Reply:
+    body: str
+    kind: str
+    # Sent even to an opted-out address (only the STOP confirmation needs this).
+    despite_opt_out: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    intent: str
+    reply: Reply | None
+    effects: tuple[Effect, ...] = field(default_factory=tuple)

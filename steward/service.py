@@ -1,0 +1,45 @@
+"""The async shell around the rules: load state, let `flows` decide, store it in one transaction.
+
+Kept apart from `flows` (which never does I/O) and from `storage` (which never formats a
+message): this is the only place the two meet for inbound traffic.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tortoise.transactions import in_transaction
+
+from steward.flows import inbox
+from steward.settings import Settings
+from steward.storage import inbox_store
+from steward.storage.outbox_store import notify_committed
+
+log = logging.getLogger(__name__)
+
+
+async def process_inbound(inbound_id: int, rules: Settings) -> str | None:
+    """Decide and apply one stored message exactly once; return its intent (None if done before)."""
+    async with in_transaction() as conn:
+        row = await inbox_store.lock_unprocessed(inbound_id, conn)
+        if row is None:
+            return None
+        vol = await inbox_store.find_volunteer(row.address, conn)
+        context = await inbox_store.load_context(row, vol, rules.tz, conn)
+        outcome = inbox.decide(context, rules)
+        # The message's own arrival time is "now": a late or replayed run decides the same way.
+        await inbox_store.apply_outcome(row, vol, outcome, row.received_at, conn)
+    notify_committed()
+    return outcome.intent
+
+
+async def process_pending(rules: Settings) -> int:
+    """Process every stored but unprocessed message (after a crash or restart)."""
+    done = 0
+    for inbound_id in await inbox_store.unprocessed_ids():
+        try:
+            if await process_inbound(inbound_id, rules) is not None:
+                done += 1
+        except Exception:  # one bad message must not stop the others; it stays pending
+            log.exception("could not process stored message %s", inbound_id)
+    return done

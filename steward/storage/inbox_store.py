@@ -1,0 +1,347 @@
+"""Inbound messages: store with dedupe, load what the flows need, apply what they decided."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from steward.clock import local_date
+from steward.flows import grammar
+from steward.flows.state import (
+    AwardPoints,
+    ClearConversation,
+    CloseSession,
+    ConversationStep,
+    Effect,
+    InboxContext,
+    OpenSession,
+    Outcome,
+    PatrolDay,
+    PointsSummary,
+    SenderHistory,
+    SessionState,
+    SetConversation,
+    SetOptOut,
+    UndoCheckIn,
+    UndoCheckOut,
+    VolunteerState,
+)
+from steward.gateway.messages import InboundMessage as Inbound
+from steward.storage.models import (
+    ConversationState,
+    HoursEntry,
+    InboundMessage,
+    OptOut,
+    OutboxMessage,
+    PatrolSession,
+    PointsEntry,
+    Volunteer,
+)
+from steward.storage.outbox_store import PRIORITY, NewMessage, enqueue
+
+LOOP_WINDOW = timedelta(minutes=2)
+COURTESY_WINDOW = timedelta(hours=24)
+COURTESY_KINDS = ("not_registered", "removed")
+
+
+async def store_inbound(msg: Inbound) -> tuple[int, bool]:
+    """Store a received message once; return (row id, whether it is new)."""
+    existing = await InboundMessage.filter(channel=msg.channel, external_id=msg.external_id).first()
+    if existing is not None:
+        return int(existing.id), False
+    try:
+        row = await InboundMessage.create(
+            channel=msg.channel,
+            external_id=msg.external_id,
+            address=msg.address,
+            text=msg.text,
+            media=[{"url": m.url, "content_type": m.content_type} for m in msg.media],
+            received_at=msg.received_at,
+        )
+    except IntegrityError:
+        # A concurrent redelivery won the race; the unique key decided.
+        row = await InboundMessage.get(channel=msg.channel, external_id=msg.external_id)
+        return int(row.id), False
+    return int(row.id), True
+
+
+async def unprocessed_ids() -> list[int]:
+    """Messages stored but never processed (the service stopped in between)."""
+    rows = await InboundMessage.filter(processed_at__isnull=True).order_by("id").values_list("id", flat=True)
+    return [int(r) for r in rows]
+
+
+async def lock_unprocessed(inbound_id: int, conn: BaseDBAsyncClient) -> InboundMessage | None:
+    """Lock a stored message for processing; None when it is already done."""
+    row = await InboundMessage.filter(id=inbound_id).select_for_update().using_db(conn).first()
+    if row is None or row.processed_at is not None:
+        return None
+    return row
+
+
+async def find_volunteer(address: str, conn: BaseDBAsyncClient) -> Volunteer | None:
+    """The volunteer behind an address, row-locked so one person's texts apply in order."""
+    query = Volunteer.filter(phone=address)
+    if address.startswith("telegram:"):
+        query = Volunteer.filter(telegram_chat_id=int(address.split(":", 1)[1]))
+    return await query.select_for_update().using_db(conn).first()
+
+
+async def load_context(
+    row: InboundMessage, vol: Volunteer | None, tz: ZoneInfo, conn: BaseDBAsyncClient
+) -> InboxContext:
+    """Gather everything `flows.inbox.decide` needs for this message."""
+    now = row.received_at
+    opted_out = await OptOut.filter(address=row.address).using_db(conn).exists()
+    history = await _history(row, conn)
+    if vol is None:
+        return InboxContext(row.channel, row.address, row.text, now, None, opted_out, history)
+    state = await _volunteer_state(vol, conn)
+    return InboxContext(
+        row.channel,
+        row.address,
+        row.text,
+        now,
+        state,
+        opted_out,
+        history,
+        conversation=await _conversation(vol.id, conn),
+        patrol=await _patrol_day(vol.id, local_date(now, tz), conn),
+        points=await points_summary(vol, local_date(now, tz), conn),
+    )
+
+
+async def _history(row: InboundMessage, conn: BaseDBAsyncClient) -> SenderHistory:
+    since = row.received_at - LOOP_WINDOW
+    recent = await InboundMessage.filter(
+        address=row.address, received_at__gte=since, id__lt=row.id
+    ).using_db(conn)
+    normalised = grammar.normalise(row.text)
+    same_answered = any(m.replied and grammar.normalise(m.text) == normalised for m in recent)
+    our_recent = await OutboxMessage.filter(
+        address=row.address, created_at__gte=since
+    ).using_db(conn).values_list("body", flat=True)
+    courtesy = await OutboxMessage.filter(
+        address=row.address,
+        kind__in=COURTESY_KINDS,
+        created_at__gte=row.received_at - COURTESY_WINDOW,
+    ).using_db(conn).exists()
+    return SenderHistory(
+        same_text_answered_recently=same_answered,
+        messages_last_two_minutes=len(recent),
+        echoes_our_reply=bool(row.text.strip()) and row.text.strip() in {str(b).strip() for b in our_recent},
+        courtesy_reply_within_day=courtesy,
+    )
+
+
+async def _volunteer_state(vol: Volunteer, conn: BaseDBAsyncClient) -> VolunteerState:
+    zone_name = ""
+    if vol.pair_id is not None:
+        await vol.fetch_related("pair__zone", using_db=conn)
+        if vol.pair is not None and vol.pair.zone is not None:
+            zone_name = vol.pair.zone.name
+    return VolunteerState(
+        id=vol.id,
+        name=vol.name,
+        phone=vol.phone,
+        role=str(vol.role),
+        language=vol.language,
+        status=str(vol.status),
+        street_id=vol.street_id,
+        community_id=vol.community_id,
+        pair_id=vol.pair_id,
+        zone_name=zone_name,
+        on_leave_until=vol.on_leave_until,
+    )
+
+
+async def _conversation(volunteer_id: int, conn: BaseDBAsyncClient) -> ConversationStep | None:
+    row = await ConversationState.filter(volunteer_id=volunteer_id).using_db(conn).first()
+    if row is None:
+        return None
+    return ConversationStep(row.step, dict(row.data), row.expires_at)
+
+
+def _session_state(row: PatrolSession) -> SessionState:
+    return SessionState(
+        id=int(row.id),
+        local_date=row.local_date,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        minutes=row.minutes,
+        closed_by=row.closed_by,
+        confirmed=row.confirmed,
+    )
+
+
+async def _patrol_day(volunteer_id: int, today: date, conn: BaseDBAsyncClient) -> PatrolDay:
+    sessions = PatrolSession.filter(volunteer_id=volunteer_id)
+    open_row = await sessions.filter(ended_at__isnull=True).using_db(conn).order_by("-started_at").first()
+    last_closed = (
+        await sessions.filter(closed_by="volunteer").using_db(conn).order_by("-ended_at").first()
+    )
+    day = open_row.local_date if open_row else (last_closed.local_date if last_closed else today)
+    minutes = await sessions.filter(
+        local_date=day, ended_at__isnull=False, confirmed=True, closed_by__in=["volunteer", "auto"]
+    ).using_db(conn).values_list("minutes", flat=True)
+    awards = await PointsEntry.filter(
+        volunteer_id=volunteer_id, local_date=day, kind="patrol_day"
+    ).using_db(conn).values_list("amount", flat=True)
+    return PatrolDay(
+        open_session=_session_state(open_row) if open_row else None,
+        last_closed=_session_state(last_closed) if last_closed else None,
+        closed_minutes_today=sum(int(m or 0) for m in minutes),
+        day_award_given=sum(int(a) for a in awards) > 0,
+        day_awards_so_far=len(awards),
+    )
+
+
+async def points_summary(vol: Volunteer, today: date, conn: BaseDBAsyncClient) -> PointsSummary:
+    """Balance, this month's gain and rank among the street's active volunteers."""
+    rows = await (
+        PointsEntry.filter(volunteer__street_id=vol.street_id)
+        .using_db(conn)
+        .values_list("volunteer_id", "amount", "local_date")
+    )
+    totals: dict[int, int] = {}
+    month = 0
+    for volunteer_id, amount, day in rows:
+        totals[volunteer_id] = totals.get(volunteer_id, 0) + int(amount)
+        if volunteer_id == vol.id and day >= today.replace(day=1):
+            month += int(amount)
+    balance = totals.get(vol.id, 0)
+    ranked = await Volunteer.filter(street_id=vol.street_id, status__not="removed").using_db(conn).count()
+    above = sum(1 for vid, total in totals.items() if vid != vol.id and total > balance)
+    return PointsSummary(balance, month, above + 1, max(ranked, 1))
+
+
+async def apply_outcome(
+    row: InboundMessage, vol: Volunteer | None, outcome: Outcome, now: datetime, conn: BaseDBAsyncClient
+) -> None:
+    """Store the effects and the reply, and mark the message processed (caller's transaction)."""
+    for effect in outcome.effects:
+        await _apply(effect, row, vol, now, conn)
+    replied = False
+    if outcome.reply is not None:
+        msg = NewMessage(
+            channel=row.channel,
+            address=row.address,
+            body=outcome.reply.body,
+            kind=outcome.reply.kind,
+            priority=PRIORITY["reply"],
+            volunteer_id=vol.id if vol else None,
+            in_reply_to_id=int(row.id),
+            despite_opt_out=outcome.reply.despite_opt_out,
+            dedupe_key=f"reply:{row.id}",
+        )
+        replied = await enqueue(msg, now, conn) is not None
+    row.processed_at = now
+    row.intent = outcome.intent
+    row.replied = replied
+    row.volunteer_id = vol.id if vol else None
+    await row.save(using_db=conn, update_fields=["processed_at", "intent", "replied", "volunteer_id"])
+
+
+async def _apply(
+    effect: Effect, row: InboundMessage, vol: Volunteer | None, now: datetime, conn: BaseDBAsyncClient
+) -> None:
+    if isinstance(effect, SetOptOut):
+        await _set_opt_out(row.address, effect.opted_out, now, conn)
+        return
+    assert vol is not None, "only a volunteer's message changes patrol state"
+    if isinstance(effect, OpenSession):
+        await PatrolSession.create(
+            volunteer_id=vol.id,
+            pair_id=vol.pair_id,
+            local_date=effect.local_date,
+            started_at=effect.started_at,
+            using_db=conn,
+        )
+    elif isinstance(effect, CloseSession):
+        await _close_session(vol, effect, now, conn)
+    elif isinstance(effect, UndoCheckIn):
+        await PatrolSession.filter(id=effect.session_id).using_db(conn).update(
+            ended_at=effect.at, minutes=0, closed_by="undone", confirmed=False
+        )
+    elif isinstance(effect, UndoCheckOut):
+        await _undo_check_out(vol, effect, now, conn)
+    elif isinstance(effect, AwardPoints):
+        await add_points(vol.id, effect, now, conn)
+    elif isinstance(effect, SetConversation):
+        await ConversationState.filter(volunteer_id=vol.id).using_db(conn).delete()
+        await ConversationState.create(
+            volunteer_id=vol.id, step=effect.step, data=effect.data, expires_at=effect.expires_at, using_db=conn
+        )
+    elif isinstance(effect, ClearConversation):
+        await ConversationState.filter(volunteer_id=vol.id).using_db(conn).delete()
+
+
+async def _set_opt_out(address: str, opted_out: bool, now: datetime, conn: BaseDBAsyncClient) -> None:
+    if opted_out:
+        if not await OptOut.filter(address=address).using_db(conn).exists():
+            await OptOut.create(address=address, created_at=now, using_db=conn)
+    else:
+        await OptOut.filter(address=address).using_db(conn).delete()
+
+
+async def _zone_name(vol: Volunteer, conn: BaseDBAsyncClient) -> str:
+    if vol.pair_id is None:
+        return ""
+    await vol.fetch_related("pair__zone", using_db=conn)
+    return vol.pair.zone.name if vol.pair is not None and vol.pair.zone is not None else ""
+
+
+async def _close_session(vol: Volunteer, effect: CloseSession, now: datetime, conn: BaseDBAsyncClient) -> None:
+    await PatrolSession.filter(id=effect.session_id).using_db(conn).update(
+        ended_at=effect.ended_at, minutes=effect.minutes, closed_by=effect.closed_by, confirmed=effect.confirmed
+    )
+    await HoursEntry.create(
+        volunteer_id=vol.id,
+        session_id=effect.session_id,
+        local_date=effect.local_date,
+        minutes=effect.minutes,
+        zone_name=await _zone_name(vol, conn),
+        confirmed=effect.confirmed,
+        created_at=now,
+        using_db=conn,
+    )
+
+
+async def _undo_check_out(vol: Volunteer, effect: UndoCheckOut, now: datetime, conn: BaseDBAsyncClient) -> None:
+    await PatrolSession.filter(id=effect.session_id).using_db(conn).update(
+        ended_at=None, minutes=None, closed_by=None, confirmed=True
+    )
+    # The ledger is append-only: a reversing entry cancels the hours of the undone check-out.
+    await HoursEntry.create(
+        volunteer_id=vol.id,
+        session_id=effect.session_id,
+        local_date=effect.local_date,
+        minutes=-effect.minutes,
+        zone_name=await _zone_name(vol, conn),
+        confirmed=True,
+        note="undo",
+        created_at=now,
+        using_db=conn,
+    )
+
+
+async def add_points(volunteer_id: int, award: AwardPoints, now: datetime, conn: BaseDBAsyncClient) -> bool:
+    """Append a points entry once per dedupe key; False when it was already there."""
+    if await PointsEntry.filter(dedupe_key=award.dedupe_key).using_db(conn).exists():
+        return False
+    async with in_transaction(conn.connection_name) as savepoint:
+        await PointsEntry.create(
+            volunteer_id=volunteer_id,
+            amount=award.amount,
+            kind=award.kind,
+            local_date=award.local_date,
+            note=award.note,
+            dedupe_key=award.dedupe_key,
+            created_at=now,
+            using_db=savepoint,
+        )
+    return True

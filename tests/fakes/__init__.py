@@ -1,0 +1,1 @@
+"""Local stand-ins of the providers' APIs that speak real HTTP."""

@@ -1,0 +1,145 @@
+"""Test helpers: a seeded street, signed Twilio webhooks, and the service on the ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from starlette.applications import Starlette
+from twilio.request_validator import RequestValidator
+
+from steward.app import create_app
+from steward.settings import Settings, load_settings
+from steward.storage.models import Community, Pair, Role, Street, Volunteer, Zone
+from tests.fakes.twilio_api import FakeMessage, FakeTwilio
+
+PUBLIC_BASE = "https://steward.example.org"
+SERVICE_NUMBER = "+8610000000000"
+_sids = itertools.count(1)
+
+
+def new_sid(prefix: str = "SM") -> str:
+    return f"{prefix}{next(_sids):032x}"
+
+
+def service_settings(database_url: str, fake: FakeTwilio, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "DATABASE_URL": database_url,
+        "PUBLIC_BASE_URL": PUBLIC_BASE,
+        "TWILIO_ACCOUNT_SID": fake.account_sid,
+        "TWILIO_AUTH_TOKEN": fake.auth_token,
+        "TWILIO_FROM": SERVICE_NUMBER,
+        "TWILIO_API_BASE": fake.base_url,
+        "TWILIO_MPS": 1000.0,
+        "TIMEZONE": "Asia/Shanghai",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def sign(settings: Settings, path: str, form: dict[str, str]) -> str:
+    validator = RequestValidator(settings.TWILIO_AUTH_TOKEN)
+    return str(validator.compute_signature(settings.PUBLIC_BASE_URL + path, form))
+
+
+def sms_form(sender: str, body: str, sid: str, media: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+    """The fields Twilio posts for an incoming message (blank ones included, as Twilio does)."""
+    form = {
+        "ToCountry": "CN",
+        "ToState": "",
+        "SmsMessageSid": sid,
+        "NumMedia": str(len(media)),
+        "ToCity": "",
+        "FromZip": "",
+        "SmsSid": sid,
+        "FromState": "",
+        "SmsStatus": "received",
+        "FromCity": "",
+        "Body": body,
+        "FromCountry": "CN",
+        "To": SERVICE_NUMBER,
+        "ToZip": "",
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": sender,
+        "ApiVersion": "2010-04-01",
+    }
+    for i, (url, content_type) in enumerate(media):
+        form[f"MediaUrl{i}"] = url
+        form[f"MediaContentType{i}"] = content_type
+    return form
+
+
+@dataclass
+class Service:
+    """The running app, an HTTP client for it, and the Twilio stand-in it sends through."""
+
+    app: Starlette
+    http: httpx.AsyncClient
+    settings: Settings
+    fake: FakeTwilio
+
+    async def post_signed(self, path: str, form: dict[str, str]) -> httpx.Response:
+        headers = {"X-Twilio-Signature": sign(self.settings, path, form)}
+        return await self.http.post(path, data=form, headers=headers)
+
+    async def text(self, sender: str, body: str, *, sid: str | None = None) -> httpx.Response:
+        """Deliver an SMS as Twilio would; assert it was accepted."""
+        response = await self.post_signed("/twilio/sms", sms_form(sender, body, sid or new_sid()))
+        assert response.status_code == 200, response.text
+        assert "<Response/>" in response.text
+        return response
+
+    async def wait_sent(self, total: int, timeout: float = 5.0) -> list[FakeMessage]:
+        """Wait (without blocking our loop) until the stand-in has accepted `total` messages."""
+        return await asyncio.to_thread(self.fake.wait_for_messages, total, timeout)
+
+    async def settle(self) -> list[FakeMessage]:
+        """Send whatever is still due and return everything the stand-in accepted."""
+        await self.app.state.dispatcher.drain()
+        return list(self.fake.messages)
+
+
+@asynccontextmanager
+async def running_service(settings: Settings, fake: FakeTwilio) -> AsyncIterator[Service]:
+    app = create_app(settings, own_database=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield Service(app, http, settings, fake)
+
+
+@dataclass(frozen=True)
+class Street1:
+    """A small seeded street: one community, one pair (one Chinese, one English speaker), a lead."""
+
+    wang: Volunteer
+    li: Volunteer
+    lead: Volunteer
+    other: Volunteer
+
+
+async def seed_street() -> Street1:
+    street = await Street.create(name="鼓楼街道")
+    community = await Community.create(street=street, name="新开河社区")
+    zone = await Zone.create(community=community, name="东巷")
+    pair = await Pair.create(community=community, code="A1", zone=zone, patrol_start="08:00")
+    zone2 = await Zone.create(community=community, name="西巷")
+    pair2 = await Pair.create(community=community, code="A2", zone=zone2, patrol_start="08:00")
+
+    async def person(name: str, phone: str, language: str, **extra: object) -> Volunteer:
+        return await Volunteer.create(
+            name=name, phone=phone, language=language, street=street, community=community, **extra
+        )
+
+    return Street1(
+        wang=await person("王秀英", "+8613800138001", "zh", pair=pair),
+        li=await person("Li Wei", "+8613800138002", "en", pair=pair),
+        lead=await person("赵建国", "+8613800138009", "zh", role=Role.LEAD),
+        other=await person("孙丽", "+8613800138003", "zh", pair=pair2),
+    )
