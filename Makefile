@@ -16,8 +16,11 @@ run: $(STAMP)
 	$(BIN)/steward db upgrade
 	$(BIN)/steward serve
 
+# The suite runs on SQLite, then its database tests again on PostgreSQL (skipped with the reason
+# when no server answers, unless REQUIRE_POSTGRES=1).
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --db postgres $(PYTEST_ARGS)
 
 check: $(STAMP)
 	$(BIN)/ruff format --check steward tests

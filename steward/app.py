@@ -46,10 +46,16 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.inbound = Counter(
-            "steward_inbound_messages", "Messages received", ["channel", "result"], registry=self.registry
+            "steward_inbound_messages",
+            "Messages received",
+            ["channel", "result"],
+            registry=self.registry,
         )
         self.rejected = Counter(
-            "steward_rejected_requests", "Webhook requests refused", ["reason"], registry=self.registry
+            "steward_rejected_requests",
+            "Webhook requests refused",
+            ["reason"],
+            registry=self.registry,
         )
 
 
@@ -155,6 +161,7 @@ def create_app(settings: Settings, *, own_database: bool = True) -> Starlette:
             rates={"sms": settings.TWILIO_MPS, "telegram": 30.0},
             max_attempts=settings.OUTBOX_MAX_ATTEMPTS,
             poll_seconds=settings.OUTBOX_POLL_SECONDS,
+            lease=timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
         )
         state["dispatcher"] = dispatcher
         app.state.dispatcher = dispatcher

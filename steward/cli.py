@@ -98,3 +98,7 @@ _attach_optional_groups()
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

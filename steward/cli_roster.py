@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
 import click
 
 from steward.cli_support import cli_settings, run_with_db
+from steward.clock import local_date, utcnow
 from steward.flows.roster import RosterDecodeError, RosterPlan, decode_roster, parse_roster
 from steward.settings import Settings
 from steward.storage.roster_store import (
@@ -64,7 +64,7 @@ def _read_plan(file: Path, settings: Settings) -> RosterPlan:
     except RosterDecodeError as exc:
         _fail([str(exc)])
     # The age check needs the local day where the volunteers live, not the server's.
-    today = datetime.now(settings.tz).date()
+    today = local_date(utcnow(), settings.tz)
     result = parse_roster(
         text,
         region=settings.DEFAULT_REGION,

@@ -28,7 +28,7 @@ def run_with_db(work: Callable[[Settings], Awaitable[T]]) -> T:
 
     async def main() -> T:
         await db.upgrade(settings.DATABASE_URL)
-        await db.connect(settings.DATABASE_URL)
+        await db.connect(settings.DATABASE_URL, process_wide=False)
         try:
             return await work(settings)
         finally:

@@ -28,6 +28,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--db", default="sqlite", choices=("sqlite", "postgres"))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL pass run only tests that touch a database; the rest ran on SQLite."""
+    if config.getoption("--db") != "postgres":
+        return
+    keep = [item for item in items if "database_url" in getattr(item, "fixturenames", ())]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 def _postgres_url() -> str:
     return os.environ.get("DATABASE_URL_POSTGRES", DEFAULT_POSTGRES_URL)
 
@@ -36,7 +47,9 @@ async def _postgres_reachable(url: str) -> str | None:
     import asyncpg
 
     try:
-        conn = await asyncio.wait_for(asyncpg.connect(storage_db.normalise_url(url).replace("asyncpg://", "postgresql://")), 5)
+        conn = await asyncio.wait_for(
+            asyncpg.connect(storage_db.normalise_url(url).replace("asyncpg://", "postgresql://")), 5
+        )
     except Exception as exc:  # any failure to connect means "not reachable"
         return f"{type(exc).__name__}: {exc}"
     await conn.close()
@@ -46,7 +59,9 @@ async def _postgres_reachable(url: str) -> str | None:
 async def _reset_postgres(url: str) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(storage_db.normalise_url(url).replace("asyncpg://", "postgresql://"))
+    conn = await asyncpg.connect(
+        storage_db.normalise_url(url).replace("asyncpg://", "postgresql://")
+    )
     try:
         await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
     finally:
@@ -108,7 +123,7 @@ async def db(_connected: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def fake_twilio() -> Iterator["FakeTwilio"]:
+def fake_twilio() -> Iterator[FakeTwilio]:
     from tests.fakes.twilio_api import FakeTwilio
 
     with FakeTwilio() as fake:
@@ -116,7 +131,7 @@ def fake_twilio() -> Iterator["FakeTwilio"]:
 
 
 @pytest.fixture
-def twilio(fake_twilio: "FakeTwilio") -> "FakeTwilio":
+def twilio(fake_twilio: FakeTwilio) -> FakeTwilio:
     """The Twilio stand-in, emptied and with no failures armed."""
     fake_twilio.reset()
     return fake_twilio

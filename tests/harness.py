@@ -7,8 +7,10 @@ import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
+import time_machine
 from starlette.applications import Starlette
 from twilio.request_validator import RequestValidator
 
@@ -46,7 +48,9 @@ def sign(settings: Settings, path: str, form: dict[str, str]) -> str:
     return str(validator.compute_signature(settings.PUBLIC_BASE_URL + path, form))
 
 
-def sms_form(sender: str, body: str, sid: str, media: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+def sms_form(
+    sender: str, body: str, sid: str, media: tuple[tuple[str, str], ...] = ()
+) -> dict[str, str]:
     """The fields Twilio posts for an incoming message (blank ones included, as Twilio does)."""
     form = {
         "ToCountry": "CN",
@@ -143,3 +147,17 @@ async def seed_street() -> Street1:
         lead=await person("赵建国", "+8613800138009", "zh", role=Role.LEAD),
         other=await person("孙丽", "+8613800138003", "zh", pair=pair2),
     )
+
+
+Step = tuple[datetime, str, str | None]
+
+
+async def converse(svc: Service, sender: str, script: list[Step]) -> None:
+    """Play a transcript: at each time, text; expect exactly this reply (None: no reply)."""
+    for moment, text, expected in script:
+        before = len(svc.fake.messages)
+        with time_machine.travel(moment, tick=False):
+            await svc.text(sender, text)
+            await svc.app.state.dispatcher.drain()
+        got = [m.body for m in svc.fake.messages[before:] if m.to == sender]
+        assert got == ([expected] if expected else []), f"after {text!r} at {moment:%H:%M}"

@@ -10,7 +10,14 @@ import time_machine
 from steward.flows.segments import segment_count
 from steward.storage.models import HoursEntry, InboundMessage, PatrolSession, PointsEntry
 from tests.fakes.twilio_api import FakeTwilio
-from tests.harness import PUBLIC_BASE, SERVICE_NUMBER, new_sid, running_service, seed_street, service_settings
+from tests.harness import (
+    PUBLIC_BASE,
+    SERVICE_NUMBER,
+    new_sid,
+    running_service,
+    seed_street,
+    service_settings,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STRANGER = "+8613900139000"
@@ -67,7 +74,11 @@ async def test_a_patrol_day_sends_exactly_the_expected_replies(db: str, twilio: 
     assert await InboundMessage.filter(address=wang).count() == 4
     sessions = await PatrolSession.filter(volunteer_id=street.wang.id)
     assert [(s.minutes, s.closed_by) for s in sessions] == [(125, "volunteer")]
-    assert await HoursEntry.filter(volunteer_id=street.wang.id).values_list("minutes", flat=True) == [125]
-    assert await PointsEntry.filter(volunteer_id=street.wang.id).values_list("amount", flat=True) == [10]
+    assert await HoursEntry.filter(volunteer_id=street.wang.id).values_list(
+        "minutes", flat=True
+    ) == [125]
+    assert await PointsEntry.filter(volunteer_id=street.wang.id).values_list(
+        "amount", flat=True
+    ) == [10]
     # Li's check-in while unsubscribed still counts as a patrol.
     assert await PatrolSession.filter(volunteer_id=street.li.id, ended_at__isnull=True).count() == 1

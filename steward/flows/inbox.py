@@ -59,12 +59,13 @@ def decide(ctx: InboxContext, rules: Settings) -> Outcome:
         return Outcome("suppressed", None)
     in_step = _live_step(ctx) is not None
     parsed = grammar.parse(ctx.text, in_step=in_step)
-    language = ctx.volunteer.language if ctx.volunteer else guess_language(ctx.text, rules.DEFAULT_LANGUAGE)
-    if parsed.intent == "stop":
-        body = texts.render("stopped", language)
-        return Outcome("stop", Reply(body, "stop_confirm", despite_opt_out=True), (SetOptOut(True),))
-    if parsed.intent == "start":
-        return Outcome("start", Reply(texts.render("started", language), "reply"), (SetOptOut(False),))
+    language = (
+        ctx.volunteer.language
+        if ctx.volunteer
+        else guess_language(ctx.text, rules.DEFAULT_LANGUAGE)
+    )
+    if parsed.intent in ("stop", "start"):
+        return _subscription(ctx, parsed.intent == "stop", language)
     if ctx.volunteer is None:
         return _courtesy(ctx, "not_registered", language)
     if ctx.volunteer.status == "removed":
@@ -72,6 +73,17 @@ def decide(ctx: InboxContext, rules: Settings) -> Outcome:
     if in_step:
         return _answer_step(ctx, parsed, rules)
     return _act(ctx, parsed, rules)
+
+
+def _subscription(ctx: InboxContext, stop: bool, language: str) -> Outcome:
+    # Any question waiting for an answer is moot once someone opts out or back in.
+    effects: tuple[Effect, ...] = (SetOptOut(stop),)
+    if ctx.volunteer is not None:
+        effects += (ClearConversation(),)
+    if stop:
+        reply = Reply(texts.render("stopped", language), "stop_confirm", despite_opt_out=True)
+        return Outcome("stop", reply, effects)
+    return Outcome("start", Reply(texts.render("started", language), "reply"), effects)
 
 
 def _looks_like_a_loop(ctx: InboxContext) -> bool:
@@ -154,4 +166,3 @@ def _points_text(ctx: InboxContext) -> str:
         rank=points.rank,
         ranked=points.ranked,
     )
-

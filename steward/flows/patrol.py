@@ -31,7 +31,9 @@ def check_in(vol: VolunteerState, day: PatrolDay, now: datetime, rules: Settings
     lang = vol.language
     if day.open_session is not None:
         since = local_clock(day.open_session.started_at, rules.tz)
-        return Outcome("check_in", Reply(texts.render("already_checked_in", lang, time=since), "reply"))
+        return Outcome(
+            "check_in", Reply(texts.render("already_checked_in", lang, time=since), "reply")
+        )
     body = texts.render(
         "checked_in", lang, name=texts.short_name(vol.name, lang), time=local_clock(now, rules.tz)
     )
@@ -90,7 +92,9 @@ def undo(vol: VolunteerState, day: PatrolDay, now: datetime, rules: Settings) ->
     if opened is not None:
         # With a session open, the most recent action was that check-in.
         if now - opened.started_at <= window:
-            body = texts.render("undo_check_in", lang, time=local_clock(opened.started_at, rules.tz))
+            body = texts.render(
+                "undo_check_in", lang, time=local_clock(opened.started_at, rules.tz)
+            )
             return Outcome("undo", Reply(body, "reply"), (UndoCheckIn(opened.id, now),))
     else:
         closed = day.last_closed

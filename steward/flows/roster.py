@@ -257,9 +257,7 @@ class _Header:
         """Refuse a value under a blank header (or past the last one) rather than drop it."""
         for index, cell in enumerate(cells):
             if cell.strip() and index not in self.written:
-                row.errors.append(
-                    RosterError(row.line, f"#{index + 1}", "value in a column with no header")
-                )
+                row.error(f"#{index + 1}", "value in a column with no header")
 
 
 def _read_header(cells: Sequence[str]) -> _Header:

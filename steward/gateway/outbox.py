@@ -48,12 +48,14 @@ class Dispatcher:
         rates: Mapping[str, float],
         max_attempts: int,
         poll_seconds: float,
+        lease: timedelta = timedelta(minutes=2),
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._senders = dict(senders)
         self._pacers = {name: Pacer(rates.get(name, 30.0)) for name in self._senders}
         self._max_attempts = max_attempts
         self._poll = poll_seconds
+        self._lease = lease
         self._clock = clock
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -79,6 +81,8 @@ class Dispatcher:
         while True:
             timeout = self._poll
             try:
+                # A replica that died mid-send leaves claims behind; take them back once stale.
+                await outbox_store.release_stale_claims(self._clock() - self._lease)
                 await self.drain()
                 timeout = await self._sleep_for()
             except Exception:  # the loop must survive a bad moment (DB restart, one bad row)
@@ -115,13 +119,17 @@ class Dispatcher:
             await self._retry_later(message, attempts, exc)
         except PermanentSendError as exc:
             log.warning("message %s failed for good: %s", message.outbox_id, exc)
-            await outbox_store.mark_failed(message.outbox_id, attempts, str(exc), exc.code, self._clock())
+            await outbox_store.mark_failed(
+                message.outbox_id, attempts, str(exc), exc.code, self._clock()
+            )
             if exc.code in UNSUBSCRIBED_CODES:
                 await outbox_store.record_opt_out(message.address, self._clock())
         else:
             await outbox_store.mark_sent(message.outbox_id, result.provider_id, self._clock())
 
-    async def _retry_later(self, message: OutboundMessage, attempts: int, exc: RetryableSendError) -> None:
+    async def _retry_later(
+        self, message: OutboundMessage, attempts: int, exc: RetryableSendError
+    ) -> None:
         now = self._clock()
         if attempts >= self._max_attempts:
             log.warning("message %s failed after %s attempts: %s", message.outbox_id, attempts, exc)

@@ -55,10 +55,14 @@ async def upgrade(url: str) -> None:
         await Tortoise.close_connections()
 
 
-async def connect(url: str) -> None:
-    """Open the connections (global fallback on, so request tasks under uvicorn see them)."""
+async def connect(url: str, *, process_wide: bool = True) -> None:
+    """Open the connections.
+
+    process_wide: make them visible to every task (uvicorn runs each request in a task that
+    does not inherit the lifespan's context); a one-shot CLI command does not need that.
+    """
     ensure_sqlite_dir(url)
-    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=process_wide)
 
 
 async def disconnect() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -71,8 +72,12 @@ async def store_inbound(msg: Inbound) -> tuple[int, bool]:
 
 async def unprocessed_ids() -> list[int]:
     """Messages stored but never processed (the service stopped in between)."""
-    rows = await InboundMessage.filter(processed_at__isnull=True).order_by("id").values_list("id", flat=True)
-    return [int(r) for r in rows]
+    rows = (
+        await InboundMessage.filter(processed_at__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    return [int(cast(int, r)) for r in rows]
 
 
 async def lock_unprocessed(inbound_id: int, conn: BaseDBAsyncClient) -> InboundMessage | None:
@@ -122,18 +127,25 @@ async def _history(row: InboundMessage, conn: BaseDBAsyncClient) -> SenderHistor
     ).using_db(conn)
     normalised = grammar.normalise(row.text)
     same_answered = any(m.replied and grammar.normalise(m.text) == normalised for m in recent)
-    our_recent = await OutboxMessage.filter(
-        address=row.address, created_at__gte=since
-    ).using_db(conn).values_list("body", flat=True)
-    courtesy = await OutboxMessage.filter(
-        address=row.address,
-        kind__in=COURTESY_KINDS,
-        created_at__gte=row.received_at - COURTESY_WINDOW,
-    ).using_db(conn).exists()
+    our_recent = (
+        await OutboxMessage.filter(address=row.address, created_at__gte=since)
+        .using_db(conn)
+        .values_list("body", flat=True)
+    )
+    courtesy = (
+        await OutboxMessage.filter(
+            address=row.address,
+            kind__in=COURTESY_KINDS,
+            created_at__gte=row.received_at - COURTESY_WINDOW,
+        )
+        .using_db(conn)
+        .exists()
+    )
     return SenderHistory(
         same_text_answered_recently=same_answered,
         messages_last_two_minutes=len(recent),
-        echoes_our_reply=bool(row.text.strip()) and row.text.strip() in {str(b).strip() for b in our_recent},
+        echoes_our_reply=bool(row.text.strip())
+        and row.text.strip() in {str(b).strip() for b in our_recent},
         courtesy_reply_within_day=courtesy,
     )
 
@@ -180,22 +192,33 @@ def _session_state(row: PatrolSession) -> SessionState:
 
 async def _patrol_day(volunteer_id: int, today: date, conn: BaseDBAsyncClient) -> PatrolDay:
     sessions = PatrolSession.filter(volunteer_id=volunteer_id)
-    open_row = await sessions.filter(ended_at__isnull=True).using_db(conn).order_by("-started_at").first()
+    open_row = (
+        await sessions.filter(ended_at__isnull=True).using_db(conn).order_by("-started_at").first()
+    )
     last_closed = (
         await sessions.filter(closed_by="volunteer").using_db(conn).order_by("-ended_at").first()
     )
     day = open_row.local_date if open_row else (last_closed.local_date if last_closed else today)
-    minutes = await sessions.filter(
-        local_date=day, ended_at__isnull=False, confirmed=True, closed_by__in=["volunteer", "auto"]
-    ).using_db(conn).values_list("minutes", flat=True)
-    awards = await PointsEntry.filter(
-        volunteer_id=volunteer_id, local_date=day, kind="patrol_day"
-    ).using_db(conn).values_list("amount", flat=True)
+    minutes = (
+        await sessions.filter(
+            local_date=day,
+            ended_at__isnull=False,
+            confirmed=True,
+            closed_by__in=["volunteer", "auto"],
+        )
+        .using_db(conn)
+        .values_list("minutes", flat=True)
+    )
+    awards = (
+        await PointsEntry.filter(volunteer_id=volunteer_id, local_date=day, kind="patrol_day")
+        .using_db(conn)
+        .values_list("amount", flat=True)
+    )
     return PatrolDay(
         open_session=_session_state(open_row) if open_row else None,
         last_closed=_session_state(last_closed) if last_closed else None,
-        closed_minutes_today=sum(int(m or 0) for m in minutes),
-        day_award_given=sum(int(a) for a in awards) > 0,
+        closed_minutes_today=sum(int(cast(int, m) or 0) for m in minutes),
+        day_award_given=sum(int(cast(int, a)) for a in awards) > 0,
         day_awards_so_far=len(awards),
     )
 
@@ -214,13 +237,21 @@ async def points_summary(vol: Volunteer, today: date, conn: BaseDBAsyncClient) -
         if volunteer_id == vol.id and day >= today.replace(day=1):
             month += int(amount)
     balance = totals.get(vol.id, 0)
-    ranked = await Volunteer.filter(street_id=vol.street_id, status__not="removed").using_db(conn).count()
+    ranked = (
+        await Volunteer.filter(street_id=vol.street_id, status__not="removed")
+        .using_db(conn)
+        .count()
+    )
     above = sum(1 for vid, total in totals.items() if vid != vol.id and total > balance)
     return PointsSummary(balance, month, above + 1, max(ranked, 1))
 
 
 async def apply_outcome(
-    row: InboundMessage, vol: Volunteer | None, outcome: Outcome, now: datetime, conn: BaseDBAsyncClient
+    row: InboundMessage,
+    vol: Volunteer | None,
+    outcome: Outcome,
+    now: datetime,
+    conn: BaseDBAsyncClient,
 ) -> None:
     """Store the effects and the reply, and mark the message processed (caller's transaction)."""
     for effect in outcome.effects:
@@ -243,11 +274,17 @@ async def apply_outcome(
     row.intent = outcome.intent
     row.replied = replied
     row.volunteer_id = vol.id if vol else None
-    await row.save(using_db=conn, update_fields=["processed_at", "intent", "replied", "volunteer_id"])
+    await row.save(
+        using_db=conn, update_fields=["processed_at", "intent", "replied", "volunteer_id"]
+    )
 
 
 async def _apply(
-    effect: Effect, row: InboundMessage, vol: Volunteer | None, now: datetime, conn: BaseDBAsyncClient
+    effect: Effect,
+    row: InboundMessage,
+    vol: Volunteer | None,
+    now: datetime,
+    conn: BaseDBAsyncClient,
 ) -> None:
     if isinstance(effect, SetOptOut):
         await _set_opt_out(row.address, effect.opted_out, now, conn)
@@ -264,8 +301,10 @@ async def _apply(
     elif isinstance(effect, CloseSession):
         await _close_session(vol, effect, now, conn)
     elif isinstance(effect, UndoCheckIn):
-        await PatrolSession.filter(id=effect.session_id).using_db(conn).update(
-            ended_at=effect.at, minutes=0, closed_by="undone", confirmed=False
+        await (
+            PatrolSession.filter(id=effect.session_id)
+            .using_db(conn)
+            .update(ended_at=effect.at, minutes=0, closed_by="undone", confirmed=False)
         )
     elif isinstance(effect, UndoCheckOut):
         await _undo_check_out(vol, effect, now, conn)
@@ -274,13 +313,19 @@ async def _apply(
     elif isinstance(effect, SetConversation):
         await ConversationState.filter(volunteer_id=vol.id).using_db(conn).delete()
         await ConversationState.create(
-            volunteer_id=vol.id, step=effect.step, data=effect.data, expires_at=effect.expires_at, using_db=conn
+            volunteer_id=vol.id,
+            step=effect.step,
+            data=effect.data,
+            expires_at=effect.expires_at,
+            using_db=conn,
         )
     elif isinstance(effect, ClearConversation):
         await ConversationState.filter(volunteer_id=vol.id).using_db(conn).delete()
 
 
-async def _set_opt_out(address: str, opted_out: bool, now: datetime, conn: BaseDBAsyncClient) -> None:
+async def _set_opt_out(
+    address: str, opted_out: bool, now: datetime, conn: BaseDBAsyncClient
+) -> None:
     if opted_out:
         if not await OptOut.filter(address=address).using_db(conn).exists():
             await OptOut.create(address=address, created_at=now, using_db=conn)
@@ -295,9 +340,18 @@ async def _zone_name(vol: Volunteer, conn: BaseDBAsyncClient) -> str:
     return vol.pair.zone.name if vol.pair is not None and vol.pair.zone is not None else ""
 
 
-async def _close_session(vol: Volunteer, effect: CloseSession, now: datetime, conn: BaseDBAsyncClient) -> None:
-    await PatrolSession.filter(id=effect.session_id).using_db(conn).update(
-        ended_at=effect.ended_at, minutes=effect.minutes, closed_by=effect.closed_by, confirmed=effect.confirmed
+async def _close_session(
+    vol: Volunteer, effect: CloseSession, now: datetime, conn: BaseDBAsyncClient
+) -> None:
+    await (
+        PatrolSession.filter(id=effect.session_id)
+        .using_db(conn)
+        .update(
+            ended_at=effect.ended_at,
+            minutes=effect.minutes,
+            closed_by=effect.closed_by,
+            confirmed=effect.confirmed,
+        )
     )
     await HoursEntry.create(
         volunteer_id=vol.id,
@@ -311,9 +365,13 @@ async def _close_session(vol: Volunteer, effect: CloseSession, now: datetime, co
     )
 
 
-async def _undo_check_out(vol: Volunteer, effect: UndoCheckOut, now: datetime, conn: BaseDBAsyncClient) -> None:
-    await PatrolSession.filter(id=effect.session_id).using_db(conn).update(
-        ended_at=None, minutes=None, closed_by=None, confirmed=True
+async def _undo_check_out(
+    vol: Volunteer, effect: UndoCheckOut, now: datetime, conn: BaseDBAsyncClient
+) -> None:
+    await (
+        PatrolSession.filter(id=effect.session_id)
+        .using_db(conn)
+        .update(ended_at=None, minutes=None, closed_by=None, confirmed=True)
     )
     # The ledger is append-only: a reversing entry cancels the hours of the undone check-out.
     await HoursEntry.create(
@@ -329,7 +387,9 @@ async def _undo_check_out(vol: Volunteer, effect: UndoCheckOut, now: datetime, c
     )
 
 
-async def add_points(volunteer_id: int, award: AwardPoints, now: datetime, conn: BaseDBAsyncClient) -> bool:
+async def add_points(
+    volunteer_id: int, award: AwardPoints, now: datetime, conn: BaseDBAsyncClient
+) -> bool:
     """Append a points entry once per dedupe key; False when it was already there."""
     if await PointsEntry.filter(dedupe_key=award.dedupe_key).using_db(conn).exists():
         return False

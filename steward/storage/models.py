@@ -7,6 +7,7 @@ SQLite compares datetimes as text, so every datetime written here must be UTC (s
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -121,6 +122,11 @@ class Volunteer(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
+    # Foreign-key columns tortoise adds, declared so the type checker knows them.
+    street_id: int
+    community_id: int
+    pair_id: int | None
+
     class Meta:
         table = "volunteers"
 
@@ -143,7 +149,7 @@ class InboundMessage(Model):
     external_id = fields.CharField(max_length=64)
     address = fields.CharField(max_length=64)
     text = fields.TextField()
-    media = fields.JSONField(default=list)
+    media: fields.JSONField[list[dict[str, str]]] = fields.JSONField(default=list)
     received_at = fields.DatetimeField()
     processed_at = fields.DatetimeField(null=True)
     volunteer: fields.ForeignKeyNullableRelation[Volunteer] = fields.ForeignKeyField(
@@ -190,13 +196,14 @@ class OutboxMessage(Model):
 
 
 class ConversationState(Model):
-    """A guided step waiting for the volunteer's answer (lives in the DB, not in memory)."""
+    """A guided step waiting for a volunteer's answer, kept in the DB rather than in memory."""
 
+    id = fields.IntField(primary_key=True)
     volunteer: fields.OneToOneRelation[Volunteer] = fields.OneToOneField(
-        "models.Volunteer", related_name="conversation", primary_key=True
+        "models.Volunteer", related_name="conversation", on_delete=fields.CASCADE
     )
     step = fields.CharField(max_length=32)
-    data = fields.JSONField(default=dict)
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     expires_at = fields.DatetimeField()
 
     class Meta:

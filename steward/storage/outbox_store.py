@@ -53,7 +53,10 @@ async def enqueue(msg: NewMessage, now: datetime, conn: BaseDBAsyncClient) -> in
     """Add a message to the outbox; None when skipped (opted out) or already queued (dedupe)."""
     if not msg.despite_opt_out and await OptOut.filter(address=msg.address).using_db(conn).exists():
         return None
-    if msg.dedupe_key and await OutboxMessage.filter(dedupe_key=msg.dedupe_key).using_db(conn).exists():
+    if (
+        msg.dedupe_key
+        and await OutboxMessage.filter(dedupe_key=msg.dedupe_key).using_db(conn).exists()
+    ):
         return None
     try:
         # A savepoint: a duplicate key from a concurrent writer must not abort the caller's
@@ -98,9 +101,11 @@ async def claim_due(now: datetime, channels: Iterable[str], limit: int) -> list[
         )
         claimed = []
         for row in rows:
-            updated = await OutboxMessage.filter(id=row.id, status=OutboxStatus.QUEUED).using_db(
-                conn
-            ).update(status=OutboxStatus.SENDING, claimed_at=now, updated_at=now)
+            updated = (
+                await OutboxMessage.filter(id=row.id, status=OutboxStatus.QUEUED)
+                .using_db(conn)
+                .update(status=OutboxStatus.SENDING, claimed_at=now, updated_at=now)
+            )
             if updated:
                 claimed.append(OutboundMessage(row.channel, row.address, row.body, int(row.id)))
     return claimed
@@ -173,8 +178,13 @@ async def record_opt_out(address: str, now: datetime) -> None:
     await OptOut.get_or_create(address=address, defaults={"created_at": now})
 
 
-async def apply_status(provider_id: str, new_status: str, error_code: str | None,
-                       is_forward: Callable[[str, str], bool], now: datetime) -> bool:
+async def apply_status(
+    provider_id: str,
+    new_status: str,
+    error_code: str | None,
+    is_forward: Callable[[str, str], bool],
+    now: datetime,
+) -> bool:
     """Move a message forward on a provider status callback; never backwards."""
     async with in_transaction() as conn:
         row = (

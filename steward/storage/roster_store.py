@@ -121,7 +121,7 @@ def _check_pair_sizes(plan: RosterPlan, snapshot: _Snapshot) -> None:
     stayers: Counter[int] = Counter()
     names: dict[int, list[str]] = {}
     for v in snapshot.volunteers.values():
-        pair_id = v.pair_id  # type: ignore[attr-defined]
+        pair_id = v.pair_id
         if pair_id is not None and v.phone not in in_file and v.status != VolunteerStatus.REMOVED:
             stayers[pair_id] += 1
             names.setdefault(pair_id, []).append(f"{v.name} ({v.phone})")
@@ -188,8 +188,9 @@ def _same_volunteer(stored: Volunteer, row: RosterRow, snap: _Snapshot) -> bool:
     pair = snap.pairs.get(row.pair_key) if row.pair_key else None
     return (
         community is not None
-        and stored.community_id == community.id  # type: ignore[attr-defined]
-        and stored.pair_id == (pair.id if pair else None)  # type: ignore[attr-defined]
+        and stored.street_id == community.street_id  # type: ignore[attr-defined]
+        and stored.community_id == community.id
+        and stored.pair_id == (pair.id if pair else None)
         and (row.pair_key is None or pair is not None)
         and stored.name == row.name
         and stored.role == row.role

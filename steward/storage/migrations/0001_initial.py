@@ -89,12 +89,13 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='ConversationState',
             fields=[
-                ('volunteer', fields.OneToOneField('models.Volunteer', source_field='volunteer_id', primary_key=True, db_index=True, db_constraint=True, to_field='id', related_name='conversation', on_delete=OnDelete.CASCADE)),
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('volunteer', fields.OneToOneField('models.Volunteer', source_field='volunteer_id', db_constraint=True, to_field='id', related_name='conversation', on_delete=OnDelete.CASCADE)),
                 ('step', fields.CharField(max_length=32)),
                 ('data', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('expires_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'conversation_states', 'app': 'models', 'pk_attr': 'volunteer_id', 'table_description': "A guided step waiting for the volunteer's answer (lives in the DB, not in memory)."},
+            options={'table': 'conversation_states', 'app': 'models', 'pk_attr': 'id', 'table_description': "A guided step waiting for a volunteer's answer, kept in the DB rather than in memory."},
             bases=['Model'],
         ),
         ops.CreateModel(
