@@ -88,7 +88,8 @@ async def read_form(request: Request, limit: int) -> list[tuple[str, str]]:
         if len(body) > limit:
             raise BadRequest(413, "request too large")
     try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+        # errors="strict": parse_qsl would otherwise turn bad %-escapes into U+FFFD silently.
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(400, "form is not valid UTF-8 url-encoding") from exc
 

@@ -14,7 +14,7 @@ import pytest
 
 from steward.storage.models import InboundMessage, OutboxMessage, PatrolSession
 from tests.fakes.twilio_api import FakeTwilio
-from tests.harness import SERVICE_NUMBER, new_sid, seed_street, sign, sms_form, service_settings
+from tests.harness import SERVICE_NUMBER, new_sid, seed_street, service_settings, sign, sms_form
 
 pytestmark = pytest.mark.process
 READY = b"Application startup complete"

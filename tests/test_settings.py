@@ -15,6 +15,13 @@ from steward.app import build_senders
 from steward.settings import SettingsError, load_settings
 
 
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start from no settings in the environment (tortoise sets TIMEZONE=UTC when it connects)."""
+    for name in ("TIMEZONE", "USE_TZ", "DATABASE_URL", "PATROL_MINUTES"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def test_defaults_need_no_credentials() -> None:
     settings = load_settings(_env_file=None)
     assert settings.DATABASE_URL.startswith("sqlite://")
@@ -91,3 +98,4 @@ def test_parse_prints_how_a_text_is_read() -> None:
         "category": 4,
         "description": "楼道堆放杂物",
     }
+

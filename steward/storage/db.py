@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +49,20 @@ def ensure_sqlite_dir(url: str) -> None:
 
 
 async def upgrade(url: str) -> None:
-    """Apply every pending migration."""
+    """Apply every pending migration.
+
+    Runs in a fresh context: tortoise's migrate opens its own connections and closing them must
+    not close the caller's (a server or a test session that is already connected).
+    """
     ensure_sqlite_dir(url)
-    try:
-        await migrate(config=tortoise_config(url))
-    finally:
-        await Tortoise.close_connections()
+
+    async def migrate_and_close() -> None:
+        try:
+            await migrate(config=tortoise_config(url))
+        finally:
+            await Tortoise.close_connections()
+
+    await asyncio.create_task(migrate_and_close(), context=contextvars.Context())
 
 
 async def connect(url: str, *, process_wide: bool = True) -> None:
@@ -60,6 +70,10 @@ async def connect(url: str, *, process_wide: bool = True) -> None:
 
     process_wide: make them visible to every task (uvicorn runs each request in a task that
     does not inherit the lifespan's context); a one-shot CLI command does not need that.
+
+    Note: tortoise writes os.environ["TIMEZONE"] = "UTC" here and reads it back for its own
+    conversions, which keeps every stored datetime in UTC (what SQLite's text comparisons need).
+    That variable is also our TIMEZONE setting, so settings are read once, before connecting.
     """
     ensure_sqlite_dir(url)
     await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=process_wide)
