@@ -14,12 +14,21 @@ from steward.flows import inbox
 from steward.settings import Settings
 from steward.storage import inbox_store
 from steward.storage.outbox_store import notify_committed
+from steward.storage.report_store import ReportConflict
 
 log = logging.getLogger(__name__)
 
 
 async def process_inbound(inbound_id: int, rules: Settings) -> str | None:
     """Decide and apply one stored message exactly once; return its intent (None if done before)."""
+    try:
+        return await _process_once(inbound_id, rules)
+    except ReportConflict:
+        # Someone else moved the report while we decided: decide again on what is there now.
+        return await _process_once(inbound_id, rules)
+
+
+async def _process_once(inbound_id: int, rules: Settings) -> str | None:
     async with in_transaction() as conn:
         row = await inbox_store.lock_unprocessed(inbound_id, conn)
         if row is None:

@@ -74,11 +74,33 @@ class Settings(BaseSettings):
     POINTS_REPORT_VALID: int = 3
     POINTS_FIX_VERIFIED: int = 1
 
+    # Which department each report category goes to (shown in the leads' alert).
+    REPORT_DEPARTMENTS: dict[int, str] = Field(
+        default_factory=lambda: {
+            1: "环卫",
+            2: "市政设施",
+            3: "城管",
+            4: "消防安全",
+            5: "城管执法",
+            6: "人民调解",
+            7: "派出所",
+            8: "社区居委会",
+            9: "社区居委会",
+        }
+    )
+
     # Delivery tuning.
     OUTBOX_MAX_ATTEMPTS: int = Field(default=8, gt=0)
     OUTBOX_POLL_SECONDS: float = Field(default=5.0, gt=0)
     OUTBOX_LEASE_SECONDS: int = Field(default=120, gt=0)
     MAX_WEBHOOK_BYTES: int = Field(default=64 * 1024, gt=0)
+
+    @field_validator("REPORT_DEPARTMENTS")
+    @classmethod
+    def _departments(cls, value: dict[int, str]) -> dict[int, str]:
+        if any(code not in range(1, 10) for code in value):
+            raise ValueError('categories are 1-9, e.g. {"1": "环卫"}')
+        return value
 
     @field_validator("TIMEZONE")
     @classmethod

@@ -92,9 +92,17 @@ class Service:
         headers = {"X-Twilio-Signature": sign(self.settings, path, form)}
         return await self.http.post(path, data=form, headers=headers)
 
-    async def text(self, sender: str, body: str, *, sid: str | None = None) -> httpx.Response:
-        """Deliver an SMS as Twilio would; assert it was accepted."""
-        response = await self.post_signed("/twilio/sms", sms_form(sender, body, sid or new_sid()))
+    async def text(
+        self,
+        sender: str,
+        body: str,
+        *,
+        sid: str | None = None,
+        media: tuple[tuple[str, str], ...] = (),
+    ) -> httpx.Response:
+        """Deliver an SMS (or MMS, with media) as Twilio would; assert it was accepted."""
+        form = sms_form(sender, body, sid or new_sid(), media)
+        response = await self.post_signed("/twilio/sms", form)
         assert response.status_code == 200, response.text
         assert "<Response/>" in response.text
         return response
@@ -155,9 +163,25 @@ Step = tuple[datetime, str, str | None]
 async def converse(svc: Service, sender: str, script: list[Step]) -> None:
     """Play a transcript: at each time, text; expect exactly this reply (None: no reply)."""
     for moment, text, expected in script:
-        before = len(svc.fake.messages)
-        with time_machine.travel(moment, tick=False):
-            await svc.text(sender, text)
-            await svc.app.state.dispatcher.drain()
-        got = [m.body for m in svc.fake.messages[before:] if m.to == sender]
+        got = await say(svc, moment, sender, text)
         assert got == ([expected] if expected else []), f"after {text!r} at {moment:%H:%M}"
+
+
+async def say(
+    svc: Service,
+    moment: datetime,
+    sender: str,
+    text: str,
+    media: tuple[tuple[str, str], ...] = (),
+) -> list[str]:
+    """Text at a given time; return what the sender got back."""
+    before = len(svc.fake.messages)
+    with time_machine.travel(moment, tick=False):
+        await svc.text(sender, text, media=media)
+        await svc.app.state.dispatcher.drain()
+    return [m.body for m in svc.fake.messages[before:] if m.to == sender]
+
+
+def sent_to(svc: Service, phone: str) -> list[str]:
+    """Everything the stand-in accepted for one number, in order."""
+    return [m.body for m in svc.fake.messages if m.to == phone]

@@ -98,4 +98,3 @@ def test_parse_prints_how_a_text_is_read() -> None:
         "category": 4,
         "description": "楼道堆放杂物",
     }
-

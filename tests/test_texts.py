@@ -27,6 +27,20 @@ LONGEST = {
         "keyword": "CHECKOUT",
         "minutes": 10,
         "menu": grammar.help_text("zh"),
+        "number": 12345,
+        "category": "私搭乱建",
+        "place": "新开河街东巷",
+        "urgent": "【紧急】",
+        "duplicate": "（疑似与#12344重复）",
+        "reporter": "欧阳秀英",
+        "phone": "138****8001",
+        "description": "5号楼门口垃圾堆放",
+        "department": "社区居委会",
+        "note": "已清理干净",
+        "reason": "重复上报",
+        "status": texts.status_name("resolved", "zh"),
+        "when": "11月23日10:07",
+        "example": "驳回12 重复上报",
     },
     "en": {
         "name": texts.short_name("Christopher Alexander", "en"),
@@ -43,6 +57,20 @@ LONGEST = {
         "keyword": "CHECKOUT",
         "minutes": 10,
         "menu": grammar.help_text("en"),
+        "number": 12345,
+        "category": "resident info change",
+        "place": "Xinkaihe East Lane",
+        "urgent": "URGENT ",
+        "duplicate": " (maybe same as #12344)",
+        "reporter": "Christopher",
+        "phone": "138****8001",
+        "description": "rubbish piled at the gate of block 5",
+        "department": "community office",
+        "note": "cleaned up",
+        "reason": "duplicate",
+        "status": texts.status_name("resolved", "en"),
+        "when": "23 Nov 10:07",
+        "example": "REJECT 12 duplicate",
     },
 }
 
@@ -92,3 +120,53 @@ def test_help_menus_fit_one_segment() -> None:
 def test_durations_read_naturally(minutes: int, zh: str, en: str) -> None:
     assert texts.duration(minutes, "zh") == zh
     assert texts.duration(minutes, "en") == en
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_the_category_menu_fits_two_segments(language: str) -> None:
+    from steward.flows.reports import category_menu
+
+    for key in ("report_menu", "report_menu_with_photo"):
+        body = texts.render(key, language, menu=category_menu(language))
+        assert segment_count(body) <= 2, body
+        assert all(str(code) in body for code in range(1, 10))
+
+
+@pytest.mark.parametrize(
+    ("language", "sentence"),
+    [("zh", "楼道里堆满了杂物，"), ("en", "boxes block the stairs, ")],
+)
+def test_a_long_description_is_cut_to_keep_an_alert_in_two_segments(
+    language: str, sentence: str
+) -> None:
+    from steward.flows.reports import fit_two_segments
+
+    values = dict(LONGEST[language])
+
+    def build(description: str) -> str:
+        return texts.render("report_alert", language, **{**values, "description": description})
+
+    body = fit_two_segments(build, sentence * 30)
+    assert segment_count(body) == 2
+    assert sentence.strip("，, ") in body
+    assert body.rstrip("”受理").endswith(str(values["number"]))  # the action stays readable
+    assert body.count(sentence.strip("，, ")) < 30
+
+
+def test_an_english_lead_still_reads_part_of_a_chinese_description() -> None:
+    from steward.flows.reports import fit_two_segments
+
+    values = {
+        **LONGEST["en"],
+        "urgent": "",
+        "duplicate": "",
+        "category": "sanitation",
+        "place": "East Lane",
+    }
+
+    def build(description: str) -> str:
+        return texts.render("report_alert", "en", **{**values, "description": description})
+
+    body = fit_two_segments(build, "5号楼门口垃圾堆放，已经三天没人清理了")
+    assert segment_count(body) <= 2
+    assert "5号楼门口" in body

@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict
 from datetime import timedelta
 
-from steward.flows import grammar, patrol, texts
+from steward.flows import grammar, patrol, reports, texts
 from steward.flows.state import (
     ClearConversation,
     Effect,
@@ -28,22 +28,20 @@ CONFIRM_STEP = "confirm_intent"
 FLOOD_LIMIT = 6
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
-# Intents handled by flows that later issues bring (reports, leave, lead work).
-_NOT_YET = frozenset(
-    {
-        "report",
-        "report_status",
-        "fix_confirmed",
-        "fix_not_done",
-        "leave",
-        "back",
-        "ack",
-        "resolve",
-        "reject",
-        "today",
-        "confirm_session",
-    }
+# Intents handled by flows that later issues bring (leave, attendance, lead confirmations).
+_NOT_YET = frozenset({"leave", "back", "today", "confirm_session"})
+_REPORT_INTENTS = frozenset(
+    {"report", "report_status", "fix_confirmed", "fix_not_done", "ack", "resolve", "reject"}
 )
+# How to show the number a report command needs, per intent.
+_NUMBER_EXAMPLE = {
+    "report_status": ("查12", "STATUS 12"),
+    "fix_confirmed": ("是12", "YES 12"),
+    "fix_not_done": ("否12", "NO 12"),
+    "ack": ("受理12", "ACK 12"),
+    "resolve": ("办结12 已清理", "FIXED 12 cleaned"),
+    "reject": ("驳回12 重复上报", "REJECT 12 duplicate"),
+}
 
 
 def guess_language(text: str, default: str) -> str:
@@ -111,16 +109,34 @@ def _live_step(ctx: InboxContext) -> str | None:
 
 def _answer_step(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
     step = ctx.conversation
-    assert step is not None
+    vol = ctx.volunteer
+    assert step is not None and vol is not None
     if parsed.intent == "help":
         return _act(ctx, parsed, rules)
     if step.step == CONFIRM_STEP and parsed.intent == "step_answer" and parsed.description == "1":
         confirmed = grammar.Parsed(**{**step.data, "confirm": False})
-        outcome = _act(ctx, confirmed, rules)
-        return Outcome(outcome.intent, outcome.reply, (ClearConversation(), *outcome.effects))
+        return _with_step_cleared(_act(ctx, confirmed, rules))
+    if step.step in (reports.CATEGORY_STEP, reports.DESCRIPTION_STEP):
+        assert ctx.reports is not None
+        return _answer_report_step(ctx, step.step, step.data, rules)
     # Anything else drops the question and is read as a fresh text.
-    outcome = _act(ctx, grammar.parse(ctx.text), rules)
-    return Outcome(outcome.intent, outcome.reply, (ClearConversation(), *outcome.effects))
+    return _with_step_cleared(_act(ctx, grammar.parse(ctx.text), rules))
+
+
+def _answer_report_step(
+    ctx: InboxContext, step: str, data: dict[str, object], rules: Settings
+) -> Outcome:
+    vol, rc, now = ctx.volunteer, ctx.reports, ctx.received_at
+    assert vol is not None and rc is not None
+    if step == reports.CATEGORY_STEP:
+        media = reports.media_of(data) + ctx.media
+        return reports.answer_category(vol, rc, {**data, "media": media}, ctx.text, now, rules)
+    return reports.answer_description(vol, rc, data, ctx.text, ctx.media, now, rules)
+
+
+def _with_step_cleared(outcome: Outcome) -> Outcome:
+    effects = (ClearConversation(), *outcome.effects)
+    return Outcome(outcome.intent, outcome.reply, effects, outcome.notices)
 
 
 def _act(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
@@ -133,6 +149,10 @@ def _act(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
         assert ctx.patrol is not None
         action = {"check_in": patrol.check_in, "check_out": patrol.check_out, "undo": patrol.undo}
         return action[parsed.intent](vol, ctx.patrol, now, rules)
+    if ctx.media and not ctx.text.strip():
+        return _photo_only(ctx, rules)
+    if parsed.intent in _REPORT_INTENTS:
+        return _report_intent(ctx, parsed, rules)
     if parsed.intent == "points" and ctx.points is not None:
         return Outcome("points", Reply(_points_text(ctx), "reply"))
     menu = grammar.help_text(vol.language)
@@ -142,6 +162,48 @@ def _act(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
         body = texts.render("not_yet_available", vol.language, menu=menu)
         return Outcome(parsed.intent, Reply(body, "reply"))
     return Outcome("unknown", Reply(texts.render("unknown", vol.language, menu=menu), "reply"))
+
+
+def _photo_only(ctx: InboxContext, rules: Settings) -> Outcome:
+    vol, rc = ctx.volunteer, ctx.reports
+    assert vol is not None and rc is not None
+    recent = reports.recent_own_report(rc, ctx.received_at)
+    if recent is not None:
+        return reports.attach_photos(vol, recent, ctx.media)
+    return reports.start_guided(vol, ctx.media, ctx.received_at, rules)
+
+
+def _report_intent(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
+    vol, rc, now = ctx.volunteer, ctx.reports, ctx.received_at
+    assert vol is not None and rc is not None
+    if parsed.intent == "report":
+        return _new_report(ctx, parsed, rules)
+    number = parsed.report
+    if number is None:
+        zh, en = _NUMBER_EXAMPLE[parsed.intent]
+        return reports.needs_number(vol.language, zh if vol.language == "zh" else en)
+    note = parsed.description or ""
+    actions = {
+        "report_status": lambda: reports.status(vol, rc, number, rules.tz),
+        "fix_confirmed": lambda: reports.confirm_fix(vol, rc, number, now, rules),
+        "fix_not_done": lambda: reports.reject_fix(vol, rc, number),
+        "ack": lambda: reports.acknowledge(vol, rc, number, now, rules),
+        "resolve": lambda: reports.resolve(vol, rc, number, note, now, rules),
+        "reject": lambda: reports.reject(vol, rc, number, note, now),
+    }
+    return actions[parsed.intent]()
+
+
+def _new_report(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
+    vol, rc, now = ctx.volunteer, ctx.reports, ctx.received_at
+    assert vol is not None and rc is not None
+    description = (parsed.description or "").strip()
+    if parsed.category is not None and (description or ctx.media):
+        return reports.file_report(vol, rc, parsed.category, description, ctx.media, now, rules)
+    data: dict[str, object] = {"media": ctx.media, "description": description}
+    if parsed.category is not None:
+        return reports.ask_description(vol, {**data, "category": parsed.category}, now, rules)
+    return reports.start_guided(vol, ctx.media, now, rules, description=description)
 
 
 def _ask_first(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:

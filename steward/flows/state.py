@@ -74,6 +74,48 @@ class PatrolDay:
 
 
 @dataclass(frozen=True)
+class Contact:
+    """Someone we may text: a lead, office staff, or a report's reporter."""
+
+    volunteer_id: int
+    name: str
+    phone: str
+    language: str
+
+
+@dataclass(frozen=True)
+class ReportView:
+    id: int
+    number: int
+    reporter_id: int
+    community_id: int
+    street_id: int
+    zone_id: int | None
+    category: int
+    urgent: bool
+    status: str
+    description: str
+    place: str
+    created_at: datetime
+    updated_at: datetime
+    duplicate_of: int | None = None  # the other report's number
+
+
+@dataclass(frozen=True)
+class ReportsContext:
+    """What report flows need about the sender's world."""
+
+    next_number: int
+    zone_id: int | None
+    own_recent: ReportView | None  # the sender's latest report of the last 30 minutes
+    zone_recent: tuple[ReportView, ...]  # reports in the sender's zone, last 24 hours
+    target: ReportView | None  # the report the text names ("查 12")
+    target_reporter: Contact | None
+    leads: tuple[Contact, ...]  # the sender's (or the target's) community leads
+    office: tuple[Contact, ...]  # the street's office staff
+
+
+@dataclass(frozen=True)
 class InboxContext:
     channel: str
     address: str
@@ -85,6 +127,8 @@ class InboxContext:
     conversation: ConversationStep | None = None
     patrol: PatrolDay | None = None
     points: PointsSummary | None = None
+    media: tuple[tuple[str, str], ...] = ()  # (url, content type) of photos that came along
+    reports: ReportsContext | None = None
 
 
 # ---- effects: what storage must apply, in the same transaction as the reply ----
@@ -126,6 +170,36 @@ class AwardPoints:
     local_date: date
     dedupe_key: str
     note: str = ""
+    volunteer_id: int | None = None  # None: the sender
+    report_number: int | None = None
+
+
+@dataclass(frozen=True)
+class CreateReport:
+    number: int
+    category: int
+    urgent: bool
+    description: str
+    place: str
+    zone_id: int | None
+    duplicate_of: int | None  # the earlier report's number
+    media: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class AttachMedia:
+    report_number: int
+    media: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class MoveReport:
+    """One lifecycle step, stored as a report event (who, when, channel, note)."""
+
+    report_number: int
+    from_status: str
+    to_status: str
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,7 +220,10 @@ class ClearConversation:
 
 
 Effect = (
-    OpenSession
+    CreateReport
+    | AttachMedia
+    | MoveReport
+    | OpenSession
     | CloseSession
     | UndoCheckIn
     | UndoCheckOut
@@ -166,7 +243,18 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A message to someone other than the sender (a lead, the office, a reporter)."""
+
+    to: Contact
+    body: str
+    kind: str
+    dedupe_key: str | None = None
+
+
+@dataclass(frozen=True)
 class Outcome:
     intent: str
     reply: Reply | None
     effects: tuple[Effect, ...] = field(default_factory=tuple)
+    notices: tuple[Notice, ...] = field(default_factory=tuple)

@@ -22,6 +22,7 @@ ONE_SEGMENT = frozenset(
         "checked_out_unconfirmed",
         "not_checked_in",
         "points",
+        "report_filed",
     }
 )
 
@@ -101,6 +102,101 @@ TEXTS: Catalogue = {
         "zh": "最近{minutes}分钟内没有可撤销的签到或签退。",
         "en": "There is no check-in or check-out from the last {minutes} minutes to undo.",
     },
+    # ---- reports ----
+    "report_filed": {
+        "zh": "已收到上报#{number}（{category}），+{points}分。处理进展会短信告诉您。",
+        "en": "Report #{number} ({category}) received, +{points} points. "
+        "We will text you as it moves on.",
+    },
+    "report_menu": {
+        "zh": "请回复类别数字：{menu}",
+        "en": "Reply with a number: {menu}",
+    },
+    "report_menu_with_photo": {
+        "zh": "照片已收到。请回复类别数字：{menu}",
+        "en": "Photo received. Reply with a number: {menu}",
+    },
+    "report_ask_description": {
+        "zh": "好的，{category}。请用一条短信说明情况和地点，可附照片。",
+        "en": "OK, {category}. Please text what you saw and where; a photo helps.",
+    },
+    "photo_attached": {
+        "zh": "照片已附到上报#{number}，谢谢！",
+        "en": "Photo added to report #{number}. Thank you!",
+    },
+    "report_alert": {
+        "zh": "{urgent}新上报#{number}【{category}】{place}{duplicate}，"
+        "{reporter}{phone}：{description}（转{department}）回复“受理{number}”受理",
+        # Terse: a Chinese description turns an English alert into 67-character segments.
+        "en": "{urgent}#{number} {category}, {place}{duplicate}. {reporter} {phone}: "
+        "{description} ({department}) ACK {number}",
+    },
+    "report_acknowledged": {
+        "zh": "您的上报#{number}已受理，正在处理，+{points}分。谢谢！",
+        "en": "Your report #{number} was accepted and is being handled, +{points} points. Thanks!",
+    },
+    "report_resolved": {
+        "zh": "上报#{number}已处理：{note}。请到现场看看，"
+        "好了回复“是{number}”，没好回复“否{number}”。",
+        "en": "Report #{number} is fixed: {note}. Please check on site and reply YES {number} "
+        "if it is, NO {number} if not.",
+    },
+    "report_rejected": {
+        "zh": "上报#{number}未被受理，原因：{reason}。如有疑问请联系片长。",
+        "en": "Report #{number} was not accepted: {reason}. Questions? Please contact your lead.",
+    },
+    "report_verified": {
+        "zh": "谢谢核实！上报#{number}已结案，+{points}分。",
+        "en": "Thanks for checking! Report #{number} is closed, +{points} points.",
+    },
+    "report_reopened": {
+        "zh": "谢谢反馈，上报#{number}已退回继续处理。",
+        "en": "Thanks for telling us. Report #{number} goes back for more work.",
+    },
+    "report_reopened_alert": {
+        "zh": "上报#{number}【{category}】经上报人核实未解决，已退回受理状态。",
+        "en": "Report #{number} [{category}]: the reporter says it is not fixed; back to accepted.",
+    },
+    "report_status": {
+        "zh": "上报#{number}（{category}）：{status}，{when}更新。",
+        "en": "Report #{number} ({category}): {status}, updated {when}.",
+    },
+    "report_not_found": {
+        "zh": "没有找到您的上报#{number}，请核对编号。",
+        "en": "We could not find a report #{number} of yours. Please check the number.",
+    },
+    "report_needs_number": {
+        "zh": "请在后面加上报编号，例如“{example}”。",
+        "en": "Please add the report number, for example {example}.",
+    },
+    "report_wrong_state": {
+        "zh": "上报#{number}当前为“{status}”，无需这样办理。",
+        "en": "Report #{number} is {status}; that step does not apply now.",
+    },
+    "lead_only": {
+        "zh": "只有本社区片长可以办理上报。",
+        "en": "Only a lead of this community can handle reports.",
+    },
+    "lead_not_found": {
+        "zh": "本社区没有上报#{number}，请核对编号。",
+        "en": "There is no report #{number} in your community. Please check the number.",
+    },
+    "reject_needs_reason": {
+        "zh": "请写明驳回理由，例如“驳回{number} 重复上报”。",
+        "en": "Please give a reason, for example REJECT {number} duplicate.",
+    },
+    "lead_acknowledged": {
+        "zh": "已受理#{number}，已告知上报人。",
+        "en": "Report #{number} accepted; the reporter is told.",
+    },
+    "lead_resolved": {
+        "zh": "已办结#{number}，已请上报人现场核实。",
+        "en": "Report #{number} marked fixed; the reporter is asked to check on site.",
+    },
+    "lead_rejected": {
+        "zh": "已驳回#{number}，已告知上报人。",
+        "en": "Report #{number} rejected; the reporter is told.",
+    },
     "not_yet_available": {
         "zh": "此功能暂未开通短信办理，请联系片长。{menu}",
         "en": "This is not available by text yet; please contact your lead. {menu}",
@@ -111,6 +207,38 @@ _DURATION = {
     "zh": ("{h}小时{m}分", "{h}小时", "{m}分钟"),
     "en": ("{h} h {m} min", "{h} h", "{m} min"),
 }
+
+
+REPORT_STATUS = {
+    "new": {"zh": "待受理", "en": "waiting to be accepted"},
+    "acknowledged": {"zh": "已受理，处理中", "en": "accepted, being handled"},
+    "resolved": {"zh": "已处理，待您核实", "en": "fixed, waiting for your check"},
+    "verified": {"zh": "已核实", "en": "checked"},
+    "closed": {"zh": "已结案", "en": "closed"},
+    "closed_unverified": {"zh": "已结案（未核实）", "en": "closed (not checked)"},
+    "rejected": {"zh": "未受理", "en": "not accepted"},
+}
+
+
+def status_name(status: str, language: str) -> str:
+    """Name a report status the way a reporter would understand it."""
+    names = REPORT_STATUS.get(status, {"zh": status, "en": status})
+    return names.get(language) or names["zh"]
+
+
+def mask_phone(phone: str) -> str:
+    """Hide the middle of a number for messages others read (138****5678)."""
+    digits = phone[3:] if phone.startswith("+86") else phone.lstrip("+")
+    if len(digits) < 8:
+        return "****"
+    return f"{digits[:3]}****{digits[-4:]}"
+
+
+def clip(text: str, limit: int) -> str:
+    """Shorten free text so the message around it stays within its segments."""
+    text = " ".join(text.split())
+    # Three dots, not "…": one non-GSM character would make an English SMS cost double.
+    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
 
 
 def render(key: str, language: str, **values: object) -> str:

@@ -13,12 +13,16 @@ from tortoise.transactions import in_transaction
 from steward.clock import local_date
 from steward.flows import grammar
 from steward.flows.state import (
+    AttachMedia,
     AwardPoints,
     ClearConversation,
     CloseSession,
     ConversationStep,
+    CreateReport,
     Effect,
     InboxContext,
+    MoveReport,
+    Notice,
     OpenSession,
     Outcome,
     PatrolDay,
@@ -32,6 +36,7 @@ from steward.flows.state import (
     VolunteerState,
 )
 from steward.gateway.messages import InboundMessage as Inbound
+from steward.storage import report_store
 from steward.storage.models import (
     ConversationState,
     HoursEntry,
@@ -106,6 +111,9 @@ async def load_context(
     if vol is None:
         return InboxContext(row.channel, row.address, row.text, now, None, opted_out, history)
     state = await _volunteer_state(vol, conn)
+    conversation = await _conversation(vol.id, conn)
+    media = tuple((str(m.get("url", "")), str(m.get("content_type", ""))) for m in row.media)
+    target, wants_number = _report_hints(row.text, conversation, bool(media))
     return InboxContext(
         row.channel,
         row.address,
@@ -114,10 +122,21 @@ async def load_context(
         state,
         opted_out,
         history,
-        conversation=await _conversation(vol.id, conn),
+        conversation=conversation,
         patrol=await _patrol_day(vol.id, local_date(now, tz), conn),
         points=await points_summary(vol, local_date(now, tz), conn),
+        media=media,
+        reports=await report_store.load_reports_context(vol, now, target, wants_number, conn),
     )
+
+
+def _report_hints(
+    text: str, conversation: ConversationStep | None, has_media: bool
+) -> tuple[int | None, bool]:
+    """Which report the text names, and whether it may file a new one (then reserve a number)."""
+    parsed = grammar.parse(text)
+    in_report_step = conversation is not None and conversation.step.startswith("report_")
+    return parsed.report, parsed.intent == "report" or in_report_step or has_media
 
 
 async def _history(row: InboundMessage, conn: BaseDBAsyncClient) -> SenderHistory:
@@ -256,6 +275,8 @@ async def apply_outcome(
     """Store the effects and the reply, and mark the message processed (caller's transaction)."""
     for effect in outcome.effects:
         await _apply(effect, row, vol, now, conn)
+    for notice in outcome.notices:
+        await enqueue(_notice_message(notice), now, conn)
     replied = False
     if outcome.reply is not None:
         msg = NewMessage(
@@ -279,6 +300,19 @@ async def apply_outcome(
     )
 
 
+def _notice_message(notice: Notice) -> NewMessage:
+    # SMS for now; the Telegram issue routes leads' alerts to their group instead.
+    return NewMessage(
+        channel="sms",
+        address=notice.to.phone,
+        body=notice.body,
+        kind=notice.kind,
+        priority=PRIORITY["alert"],
+        dedupe_key=notice.dedupe_key,
+        volunteer_id=notice.to.volunteer_id,
+    )
+
+
 async def _apply(
     effect: Effect,
     row: InboundMessage,
@@ -290,7 +324,13 @@ async def _apply(
         await _set_opt_out(row.address, effect.opted_out, now, conn)
         return
     assert vol is not None, "only a volunteer's message changes patrol state"
-    if isinstance(effect, OpenSession):
+    if isinstance(effect, CreateReport):
+        await report_store.create_report(effect, vol, row.channel, int(row.id), now, conn)
+    elif isinstance(effect, AttachMedia):
+        await report_store.attach_media(effect, int(row.id), now, conn)
+    elif isinstance(effect, MoveReport):
+        await report_store.move_report(effect, vol.id, row.channel, now, conn)
+    elif isinstance(effect, OpenSession):
         await PatrolSession.create(
             volunteer_id=vol.id,
             pair_id=vol.pair_id,
@@ -309,7 +349,7 @@ async def _apply(
     elif isinstance(effect, UndoCheckOut):
         await _undo_check_out(vol, effect, now, conn)
     elif isinstance(effect, AwardPoints):
-        await add_points(vol.id, effect, now, conn)
+        await add_points(effect.volunteer_id or vol.id, effect, now, conn)
     elif isinstance(effect, SetConversation):
         await ConversationState.filter(volunteer_id=vol.id).using_db(conn).delete()
         await ConversationState.create(
@@ -393,9 +433,13 @@ async def add_points(
     """Append a points entry once per dedupe key; False when it was already there."""
     if await PointsEntry.filter(dedupe_key=award.dedupe_key).using_db(conn).exists():
         return False
+    report_id = None
+    if award.report_number is not None:
+        report_id = await report_store.report_id_of(award.report_number, conn)
     async with in_transaction(conn.connection_name) as savepoint:
         await PointsEntry.create(
             volunteer_id=volunteer_id,
+            report_id=report_id,
             amount=award.amount,
             kind=award.kind,
             local_date=award.local_date,

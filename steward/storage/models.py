@@ -60,6 +60,8 @@ class Community(Model):
     name = fields.CharField(max_length=100)
     created_at = fields.DatetimeField(auto_now_add=True)
 
+    street_id: int
+
     class Meta:
         table = "communities"
         unique_together = (("street", "name"),)
@@ -93,6 +95,9 @@ class Pair(Model):
     patrol_start = fields.CharField(max_length=5)  # HH:MM local
     # Canonical weekday list, Monday first, e.g. "mon,tue,wed,thu,fri".
     patrol_days = fields.CharField(max_length=40, default="mon,tue,wed,thu,fri,sat,sun")
+
+    community_id: int
+    zone_id: int | None
 
     class Meta:
         table = "pairs"
@@ -297,6 +302,11 @@ class Report(Model):
     )
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
+
+    reporter_id: int
+    community_id: int
+    zone_id: int | None
+    duplicate_of_id: int | None
 
     class Meta:
         table = "reports"

@@ -101,13 +101,13 @@ async def _load() -> _Snapshot:
     snapshot.streets = {s.name: s for s in streets.values()}
     communities = {c.id: c for c in await Community.all()}
     for c in communities.values():
-        snapshot.communities[(streets[c.street_id].name, c.name)] = c  # type: ignore[attr-defined]
+        snapshot.communities[(streets[c.street_id].name, c.name)] = c
     for z in await Zone.all():
         c = communities[z.community_id]  # type: ignore[attr-defined]
-        snapshot.zones[(streets[c.street_id].name, c.name, z.name)] = z  # type: ignore[attr-defined]
+        snapshot.zones[(streets[c.street_id].name, c.name, z.name)] = z
     for p in await Pair.all():
-        c = communities[p.community_id]  # type: ignore[attr-defined]
-        snapshot.pairs[(streets[c.street_id].name, c.name, p.code)] = p  # type: ignore[attr-defined]
+        c = communities[p.community_id]
+        snapshot.pairs[(streets[c.street_id].name, c.name, p.code)] = p
     snapshot.volunteers = {v.phone: v for v in await Volunteer.all()}
     return snapshot
 
@@ -177,7 +177,7 @@ def _same_pair(stored: Pair, pair: RosterPair, snapshot: _Snapshot) -> bool:
     zone = snapshot.zones.get((pair.street, pair.community, pair.zone))
     return (
         zone is not None
-        and stored.zone_id == zone.id  # type: ignore[attr-defined]
+        and stored.zone_id == zone.id
         and stored.patrol_start == pair.patrol_start
         and stored.patrol_days == pair.patrol_days
     )
@@ -188,7 +188,7 @@ def _same_volunteer(stored: Volunteer, row: RosterRow, snap: _Snapshot) -> bool:
     pair = snap.pairs.get(row.pair_key) if row.pair_key else None
     return (
         community is not None
-        and stored.street_id == community.street_id  # type: ignore[attr-defined]
+        and stored.street_id == community.street_id
         and stored.community_id == community.id
         and stored.pair_id == (pair.id if pair else None)
         and (row.pair_key is None or pair is not None)
