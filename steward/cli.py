@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import datetime
 
 import click
 
@@ -74,6 +75,34 @@ def outbox(status: str | None, limit: int) -> None:
                 f"{row.id}\t{row.status}\t{row.channel}\t{row.address}\t{row.kind}\t"
                 f"{row.attempts}\t{row.body[:40]}"
             )
+
+    run_with_db(work)
+
+
+@cli.group()
+def jobs() -> None:
+    """Scheduled jobs, run by hand."""
+
+
+@jobs.command(name="run")
+@click.argument("job", type=click.Choice(["reports"]))
+@click.option("--at", "at", default=None, help="run as of this time (ISO 8601; default now)")
+@click.option("--dry-run", is_flag=True, help="print what would be sent; store nothing")
+def run_job(job: str, at: str | None, dry_run: bool) -> None:
+    """Run JOB as of --at."""
+    from steward import service
+    from steward.clock import utc, utcnow
+
+    async def work(settings: Settings) -> None:
+        now = utcnow()
+        if at:
+            moment = datetime.fromisoformat(at)
+            now = utc(moment if moment.tzinfo else moment.replace(tzinfo=settings.tz))
+        sent = await service.run_reports_job(settings, now, dry_run=dry_run)
+        verb = "would send" if dry_run else "sent"
+        click.echo(f"{job} at {now.astimezone(settings.tz).isoformat()}: {verb} {len(sent)}")
+        for notice in sent:
+            click.echo(f"  to {notice.to.name} {notice.to.phone}: {notice.body}")
 
     run_with_db(work)
 

@@ -7,12 +7,14 @@ message): this is the only place the two meet for inbound traffic.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
-from steward.flows import inbox
+from steward.flows import inbox, jobs
+from steward.flows.state import Notice
 from steward.settings import Settings
-from steward.storage import inbox_store
+from steward.storage import inbox_store, jobs_store
 from steward.storage.outbox_store import notify_committed
 from steward.storage.report_store import ReportConflict
 
@@ -52,3 +54,11 @@ async def process_pending(rules: Settings) -> int:
         except Exception:  # one bad message must not stop the others; it stays pending
             log.exception("could not process stored message %s", inbound_id)
     return done
+
+
+async def run_reports_job(rules: Settings, now: datetime, *, dry_run: bool) -> list[Notice]:
+    """The hourly report job as of `now`: the messages it sends (or, dry, would send)."""
+    plan = jobs.report_followups(await jobs_store.open_reports(), now, rules)
+    if dry_run:
+        return await jobs_store.pending_notices(plan)
+    return await jobs_store.apply_plan(plan, now)

@@ -41,6 +41,8 @@ LONGEST = {
         "status": texts.status_name("resolved", "zh"),
         "when": "11月23日10:07",
         "example": "驳回12 重复上报",
+        "hours": 48,
+        "community": "新开河社区",
     },
     "en": {
         "name": texts.short_name("Christopher Alexander", "en"),
@@ -71,6 +73,8 @@ LONGEST = {
         "status": texts.status_name("resolved", "en"),
         "when": "23 Nov 10:07",
         "example": "REJECT 12 duplicate",
+        "hours": 48,
+        "community": "Xinkaihe",
     },
 }
 

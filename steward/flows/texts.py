@@ -197,6 +197,16 @@ TEXTS: Catalogue = {
         "zh": "已驳回#{number}，已告知上报人。",
         "en": "Report #{number} rejected; the reporter is told.",
     },
+    "report_reminder": {
+        "zh": "提醒：上报#{number}【{category}】{place}已{hours}小时未受理，请回复“受理{number}”。",
+        "en": "Reminder: report #{number} [{category}] {place} has waited {hours} h. "
+        "Reply ACK {number} to accept it.",
+    },
+    "report_escalation": {
+        "zh": "督办：{community}上报#{number}【{category}】{place}已{hours}小时无人受理。",
+        "en": "Escalation: report #{number} [{category}] in {community}, {place}, "
+        "unaccepted for {hours} h.",
+    },
     "not_yet_available": {
         "zh": "此功能暂未开通短信办理，请联系片长。{menu}",
         "en": "This is not available by text yet; please contact your lead. {menu}",
