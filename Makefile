@@ -27,5 +27,8 @@ check: $(STAMP)
 	$(BIN)/ruff check steward tests
 	$(BIN)/mypy
 
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache
