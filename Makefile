@@ -23,8 +23,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest --db postgres $(PYTEST_ARGS)
 
 check: $(STAMP)
-	$(BIN)/ruff format --check steward tests
-	$(BIN)/ruff check steward tests
+	$(BIN)/ruff format --check steward tests benchmarks
+	$(BIN)/ruff check steward tests benchmarks
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -9,15 +9,15 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 import tempfile
 import time
-import resource
 from pathlib import Path
 
 from steward.flows import grammar
 from steward.storage import db
-from tests.fakes.twilio_api import FakeTwilio
 from steward.storage.models import Community, Pair, Street, Volunteer, Zone
+from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import running_service, service_settings
 
 TEXTS = [
