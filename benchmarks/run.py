@@ -44,20 +44,19 @@ async def seed_volunteers(count: int) -> list[str]:
     street = await Street.create(name="基准街道")
     community = await Community.create(street=street, name="基准社区")
     phones = []
-    for i in range(count):
-        zone = await Zone.create(community=community, name=f"巷{i // 2}") if i % 2 == 0 else zone
-        pair = (
-            await Pair.create(
-                community=community, code=f"P{i // 2}", zone=zone, patrol_start="08:00"
+    for n in range(count // 2):
+        zone = await Zone.create(community=community, name=f"巷{n}")
+        pair = await Pair.create(community=community, code=f"P{n}", zone=zone, patrol_start="08:00")
+        for member in range(2):
+            phone = f"+86139{2 * n + member:08d}"
+            await Volunteer.create(
+                name=f"管家{2 * n + member}",
+                phone=phone,
+                street=street,
+                community=community,
+                pair=pair,
             )
-            if i % 2 == 0
-            else pair
-        )
-        phone = f"+86139{i:08d}"
-        await Volunteer.create(
-            name=f"管家{i}", phone=phone, street=street, community=community, pair=pair
-        )
-        phones.append(phone)
+            phones.append(phone)
     return phones
 
 
