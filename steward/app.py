@@ -89,9 +89,13 @@ async def read_form(request: Request, limit: int) -> list[tuple[str, str]]:
             raise BadRequest(413, "request too large")
     try:
         # errors="strict": parse_qsl would otherwise turn bad %-escapes into U+FFFD silently.
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+        fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(400, "form is not valid UTF-8 url-encoding") from exc
+    # No real SMS carries NUL, and PostgreSQL text cannot store it (it would be a 500).
+    if any("\x00" in name or "\x00" in value for name, value in fields):
+        raise BadRequest(400, "form contains NUL")
+    return fields
 
 
 def create_app(settings: Settings, *, own_database: bool = True) -> Starlette:

@@ -239,3 +239,26 @@ def test_bad_status_callback(changes: dict[str, str], error: str) -> None:
 )
 def test_is_forward(current: str, new: str, forward: bool) -> None:
     assert is_forward(current, new) is forward
+
+
+def test_ids_too_long_for_twilio_are_refused() -> None:
+    from datetime import UTC, datetime
+
+    from steward.gateway.twilio_sms import FormError, inbound_from_form
+
+    form = {
+        "MessageSid": "SM" + "0" * 80,
+        "From": "+8613800138000",
+        "Body": "签到",
+        "NumMedia": "0",
+    }
+    with pytest.raises(FormError, match="MessageSid"):
+        inbound_from_form(form, datetime.now(UTC))
+    form = {
+        "MessageSid": "SM" + "0" * 32,
+        "From": "+86" + "1" * 70,
+        "Body": "签到",
+        "NumMedia": "0",
+    }
+    with pytest.raises(FormError, match="From"):
+        inbound_from_form(form, datetime.now(UTC))

@@ -21,7 +21,10 @@ log = logging.getLogger(__name__)
 
 # Provider codes that mean "this person has unsubscribed" (Twilio 21610).
 UNSUBSCRIBED_CODES = frozenset({"21610"})
-BATCH = 20
+# One message is claimed right before it is sent, so a claim never has to outlive a send (up to
+# the client's timeout plus one pacing slot): a slow batch can never pass its lease to another
+# replica while this one is still working through it.
+CLAIM_SIZE = 1
 
 
 class Pacer:
@@ -60,6 +63,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._drain_lock = asyncio.Lock()
+        self._stopping = False
 
     def wake(self) -> None:
         """Ask the loop to look for due messages now."""
@@ -69,6 +73,10 @@ class Dispatcher:
         self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
 
     async def stop(self) -> None:
+        # The flag and the wake end the loop even if a cancellation is swallowed on the way
+        # (seen with asyncpg: a cancel landing mid-query left stop() waiting forever).
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -78,7 +86,9 @@ class Dispatcher:
             await sender.close()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
+            # Cleared before looking, not after waiting: a wake during drain() is not lost.
+            self._wake.clear()
             timeout = self._poll
             try:
                 # A replica that died mid-send leaves claims behind; take them back once stale.
@@ -89,7 +99,6 @@ class Dispatcher:
                 log.exception("outbox dispatch failed; trying again shortly")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-            self._wake.clear()
 
     async def _sleep_for(self) -> float:
         due = await outbox_store.next_due_at(self._senders)
@@ -101,7 +110,7 @@ class Dispatcher:
         """Send everything due now; return how many sends were attempted."""
         attempted = 0
         async with self._drain_lock:
-            while batch := await outbox_store.claim_due(self._clock(), self._senders, BATCH):
+            while batch := await outbox_store.claim_due(self._clock(), self._senders, CLAIM_SIZE):
                 for message in batch:
                     await self._send(message)
                     attempted += 1
@@ -125,7 +134,9 @@ class Dispatcher:
             if exc.code in UNSUBSCRIBED_CODES:
                 await outbox_store.record_opt_out(message.address, self._clock())
         else:
-            await outbox_store.mark_sent(message.outbox_id, result.provider_id, self._clock())
+            await outbox_store.mark_sent(
+                message.outbox_id, result.provider_id, attempts, self._clock()
+            )
 
     async def _retry_later(
         self, message: OutboundMessage, attempts: int, exc: RetryableSendError

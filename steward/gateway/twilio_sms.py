@@ -79,10 +79,17 @@ def verify_signature(auth_token: str, url: str, form: Form, signature: str | Non
 # --- inbound messages -----------------------------------------------------------------------
 
 
+# Twilio ids are 34 characters and addresses short; anything longer is not Twilio (and would not
+# fit the columns that store it).
+MAX_ID_LENGTH = 64
+
+
 def _required(form: Mapping[str, str], name: str) -> str:
     value = (form.get(name) or "").strip()
     if not value:
         raise FormError(f"Twilio form field {name} is missing or blank")
+    if len(value) > MAX_ID_LENGTH:
+        raise FormError(f"Twilio form field {name} is longer than {MAX_ID_LENGTH} characters")
     return value
 
 

@@ -111,10 +111,14 @@ async def claim_due(now: datetime, channels: Iterable[str], limit: int) -> list[
     return claimed
 
 
-async def mark_sent(outbox_id: int, provider_id: str, now: datetime) -> None:
+async def mark_sent(outbox_id: int, provider_id: str, attempts: int, now: datetime) -> None:
     """Record the provider's id; a status callback may already have moved the row further."""
     await OutboxMessage.filter(id=outbox_id, status=OutboxStatus.SENDING).update(
-        status=OutboxStatus.SENT, provider_id=provider_id, sent_at=now, updated_at=now
+        status=OutboxStatus.SENT,
+        provider_id=provider_id,
+        attempts=attempts,
+        sent_at=now,
+        updated_at=now,
     )
     await OutboxMessage.filter(id=outbox_id, provider_id__isnull=True).update(
         provider_id=provider_id, sent_at=now

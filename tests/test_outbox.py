@@ -1,0 +1,283 @@
+"""The outbox and its dispatcher against the Twilio stand-in: retries, give-ups, order, pacing.
+
+Time is moved with time_machine and the dispatcher drained by hand, so a retry "30 s later"
+takes no real time; nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from tortoise.transactions import in_transaction
+
+from steward.clock import utc
+from steward.gateway.outbox import Pacer, recover_claims
+from steward.storage import outbox_store
+from steward.storage.models import (
+    InboundMessage,
+    OptOut,
+    OutboxMessage,
+    OutboxStatus,
+    PatrolSession,
+)
+from steward.storage.outbox_store import NewMessage
+from tests.fakes.twilio_api import FakeTwilio
+from tests.harness import Service, running_service, seed_street, service_settings
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Far in the future: between time-travel blocks the background dispatcher runs on the real
+# clock, and "not sent yet" must stay true there too.
+T0 = datetime(2036, 11, 24, 8, 2, tzinfo=SHANGHAI)
+
+
+def later(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+async def drain_at(svc: Service, moment: datetime) -> int:
+    with time_machine.travel(moment, tick=False):
+        attempted: int = await svc.app.state.dispatcher.drain()
+    return attempted
+
+
+async def text_at(svc: Service, moment: datetime, sender: str, body: str) -> None:
+    """Deliver a text and let the dispatcher make its first attempt at the reply."""
+    with time_machine.travel(moment, tick=False):
+        await svc.text(sender, body)
+        await svc.app.state.dispatcher.drain()
+
+
+async def the_reply() -> OutboxMessage:
+    [row] = await OutboxMessage.all()
+    return row
+
+
+async def test_a_server_error_is_retried_after_the_backoff(db: str, twilio: FakeTwilio) -> None:
+    street = await seed_street()
+    twilio.fail_next(1, 500)
+    async with running_service(service_settings(db, twilio), twilio) as svc:
+        await text_at(svc, T0, street.wang.phone, "签到")
+        row = await the_reply()
+        assert (row.status, row.attempts, row.error_code) == (OutboxStatus.QUEUED, 1, "20500")
+        assert utc(row.next_attempt_at) == utc(later(2))  # 2 s after the first failure
+        assert (len(twilio.requests), twilio.messages) == (1, [])
+
+        await drain_at(svc, later(1))
+        assert len(twilio.requests) == 1  # not before the backoff is over
+
+        await drain_at(svc, later(2))
+        await drain_at(svc, later(600))
+    assert len(twilio.requests) == 2
+    [message] = twilio.messages
+    assert message.to == street.wang.phone
+    assert message.body.startswith("王秀英，8:02签到成功")
+    row = await the_reply()
+    assert (row.status, row.attempts, row.provider_id) == (OutboxStatus.SENT, 2, message.sid)
+
+
+async def test_a_rate_limit_is_honoured_to_the_second(db: str, twilio: FakeTwilio) -> None:
+    street = await seed_street()
+    twilio.fail_next(1, 429, retry_after=30)
+    async with running_service(service_settings(db, twilio), twilio) as svc:
+        await text_at(svc, T0, street.wang.phone, "签到")
+        row = await the_reply()
+        assert (row.status, row.error_code) == (OutboxStatus.QUEUED, "20429")
+        assert utc(row.next_attempt_at) == utc(later(30))
+
+        assert await drain_at(svc, later(29.9)) == 0
+        assert (len(twilio.requests), twilio.messages) == (1, [])
+
+        assert await drain_at(svc, later(30)) == 1
+    assert [m.to for m in twilio.messages] == [street.wang.phone]
+    assert (await the_reply()).status == OutboxStatus.SENT
+
+
+async def test_an_invalid_number_fails_for_good(db: str, twilio: FakeTwilio) -> None:
+    street = await seed_street()
+    twilio.fail_number(street.wang.phone, 21211)
+    async with running_service(service_settings(db, twilio), twilio) as svc:
+        await text_at(svc, T0, street.wang.phone, "签到")
+        assert await drain_at(svc, later(3600)) == 0
+    row = await the_reply()
+    assert (row.status, row.error_code, row.attempts) == (OutboxStatus.FAILED, "21211", 1)
+    assert row.error_text is not None and "21211" in row.error_text
+    assert len(twilio.requests) == 1
+    assert twilio.messages == []
+    assert not await OptOut.exists(address=street.wang.phone)
+
+
+async def test_an_unsubscribed_number_is_recorded_as_opted_out(db: str, twilio: FakeTwilio) -> None:
+    street = await seed_street()
+    wang = street.wang.phone
+    twilio.fail_number(wang, 21610)
+    async with running_service(service_settings(db, twilio), twilio) as svc:
+        await text_at(svc, T0, wang, "积分")
+        row = await the_reply()
+        assert (row.status, row.error_code) == (OutboxStatus.FAILED, "21610")
+        assert await OptOut.exists(address=wang)
+
+        await text_at(svc, later(300), wang, "签到")
+        await drain_at(svc, later(3600))
+    assert len(twilio.requests) == 1  # nothing more was even tried
+    assert await OutboxMessage.all().count() == 1
+    checked_in = await InboundMessage.get(address=wang, text="签到")
+    assert checked_in.processed_at is not None
+    assert (checked_in.intent, checked_in.replied) == ("check_in", False)
+    assert await PatrolSession.filter(volunteer_id=street.wang.id).count() == 1
+
+
+async def test_a_message_fails_when_attempts_run_out(db: str, twilio: FakeTwilio) -> None:
+    street = await seed_street()
+    twilio.fail_next(5, 503)
+    settings = service_settings(db, twilio, OUTBOX_MAX_ATTEMPTS=2)
+    async with running_service(settings, twilio) as svc:
+        await text_at(svc, T0, street.wang.phone, "签到")
+        assert (await the_reply()).status == OutboxStatus.QUEUED
+        assert await drain_at(svc, later(2)) == 1
+        assert await drain_at(svc, later(3600)) == 0
+    row = await the_reply()
+    assert (row.status, row.attempts, row.error_code) == (OutboxStatus.FAILED, 2, "20503")
+    assert len(twilio.requests) == 2
+    assert twilio.messages == []
+
+
+async def test_replies_go_before_digests(db: str, twilio: FakeTwilio) -> None:
+    street = await seed_street()
+    settings = service_settings(db, twilio, OUTBOX_POLL_SECONDS=3600)
+    async with running_service(settings, twilio) as svc:
+        with time_machine.travel(T0, tick=False):
+            now = utc(T0)
+            async with in_transaction() as conn:
+                # The digest is older (lower id) but less urgent.
+                digest = NewMessage(
+                    "sms",
+                    street.lead.phone,
+                    "今日巡查：2人",
+                    "digest",
+                    outbox_store.PRIORITY["digest"],
+                )
+                reply = NewMessage("sms", street.wang.phone, "收到", "reply", 0)
+                digest_id = await outbox_store.enqueue(digest, now, conn)
+                reply_id = await outbox_store.enqueue(reply, now, conn)
+            assert digest_id is not None and reply_id is not None and digest_id < reply_id
+            await svc.settle()
+    assert [(m.to, m.body) for m in twilio.messages] == [
+        (street.wang.phone, "收到"),
+        (street.lead.phone, "今日巡查：2人"),
+    ]
+
+
+async def test_a_dedupe_key_queues_and_sends_once(db: str, twilio: FakeTwilio) -> None:
+    street = await seed_street()
+    message = NewMessage("sms", street.lead.phone, "A1 未签到", "alert", 1, dedupe_key="alert:A1")
+    async with running_service(service_settings(db, twilio), twilio) as svc:
+        with time_machine.travel(T0, tick=False):
+            now = utc(T0)
+            async with in_transaction() as conn:
+                first = await outbox_store.enqueue(message, now, conn)
+            async with in_transaction() as conn:
+                second = await outbox_store.enqueue(message, now, conn)
+            await svc.settle()
+    assert first is not None
+    assert second is None
+    assert await OutboxMessage.filter(dedupe_key="alert:A1").count() == 1
+    assert [m.body for m in twilio.messages] == ["A1 未签到"]
+
+
+async def test_concurrent_writers_with_one_dedupe_key_queue_once(
+    db: str, twilio: FakeTwilio
+) -> None:
+    """Two transactions race past the existence check; the unique key decides, and the loser's
+    transaction still commits its other work (on PostgreSQL that needs the savepoint)."""
+    street = await seed_street()
+    message = NewMessage("sms", street.lead.phone, "A1 未签到", "alert", 1, dedupe_key="alert:A1")
+    other = [
+        NewMessage("sms", street.wang.phone, "one", "nudge", 2),
+        NewMessage("sms", street.li.phone, "two", "nudge", 2),
+    ]
+
+    async def writer(extra: NewMessage) -> int | None:
+        async with in_transaction() as conn:
+            queued = await outbox_store.enqueue(message, utc(T0), conn)
+            await outbox_store.enqueue(extra, utc(T0), conn)
+        return queued
+
+    results = await asyncio.gather(*(writer(extra) for extra in other))
+    assert sum(r is not None for r in results) == 1
+    async with running_service(service_settings(db, twilio), twilio) as svc:
+        await drain_at(svc, T0)
+    assert sorted(m.body for m in twilio.messages) == sorted(["A1 未签到", "one", "two"])
+
+
+def test_pacer_spaces_reservations() -> None:
+    clock = [100.0]
+    pacer = Pacer(2, clock=lambda: clock[0])
+    assert [pacer.delay() for _ in range(3)] == pytest.approx([0.0, 0.5, 1.0])
+    clock[0] = 101.5  # the third slot (101.0) has passed
+    assert pacer.delay() == 0.0
+    assert pacer.delay() == pytest.approx(0.5)
+
+
+async def _crashed_claim(address: str, claimed_at: datetime) -> int:
+    """A message a dispatcher claimed and then died with (status sending)."""
+    async with in_transaction() as conn:
+        outbox_id = await outbox_store.enqueue(
+            NewMessage("sms", address, "巡查提醒", "nudge", 2), claimed_at, conn
+        )
+    assert outbox_id is not None
+    await OutboxMessage.filter(id=outbox_id).update(
+        status=OutboxStatus.SENDING, claimed_at=claimed_at
+    )
+    return outbox_id
+
+
+async def test_startup_takes_back_a_crashed_claim_and_sends_it_once(
+    db: str, twilio: FakeTwilio, backend: str
+) -> None:
+    street = await seed_street()
+    settings = service_settings(db, twilio, OUTBOX_LEASE_SECONDS=120, OUTBOX_POLL_SECONDS=3600)
+    # SQLite means one process, so any claim left at start-up is dead; on PostgreSQL another
+    # replica may be mid-send, so only a claim older than the lease is taken back.
+    age = 10 if backend == "sqlite" else 121
+    outbox_id = await _crashed_claim(street.wang.phone, utc(later(-age)))
+    with time_machine.travel(T0, tick=False):
+        async with running_service(settings, twilio) as svc:
+            await svc.settle()
+            await svc.settle()
+    assert [(m.to, m.body) for m in twilio.messages] == [(street.wang.phone, "巡查提醒")]
+    row = await OutboxMessage.get(id=outbox_id)
+    assert (row.status, row.provider_id) == (OutboxStatus.SENT, twilio.messages[0].sid)
+
+
+async def test_recover_claims_respects_the_lease_unless_single_process(db: str) -> None:
+    street = await seed_street()
+    lease = timedelta(seconds=120)
+    now = utc(T0)
+    fresh = await _crashed_claim(street.wang.phone, now - timedelta(seconds=30))
+    stale = await _crashed_claim(street.li.phone, now - timedelta(seconds=200))
+
+    assert await recover_claims(lease, single_process=False, now=now) == 1
+    statuses = {r.id: r.status for r in await OutboxMessage.all()}
+    assert statuses == {fresh: OutboxStatus.SENDING, stale: OutboxStatus.QUEUED}
+
+    assert await recover_claims(lease, single_process=True, now=now) == 1
+    assert {r.status for r in await OutboxMessage.all()} == {OutboxStatus.QUEUED}
+    assert await OutboxMessage.filter(claimed_at__isnull=False).count() == 0
+
+
+async def test_a_commit_wakes_the_dispatcher(db: str, twilio: FakeTwilio) -> None:
+    street = await seed_street()
+    # An hour between polls: only the commit's wake-up can explain a prompt send.
+    settings = service_settings(db, twilio, OUTBOX_POLL_SECONDS=3600)
+    async with running_service(settings, twilio) as svc:
+        with time_machine.travel(T0, tick=False):
+            await svc.settle()  # the start-up pass is over; the loop now waits
+            await svc.text(street.wang.phone, "签到")
+            sent = await asyncio.to_thread(twilio.wait_for_messages, 1, 5.0)
+            await svc.settle()  # waits for the woken pass to record the result
+    assert [m.to for m in sent] == [street.wang.phone]
+    assert (await the_reply()).status == OutboxStatus.SENT
