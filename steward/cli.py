@@ -85,7 +85,7 @@ def jobs() -> None:
 
 
 @jobs.command(name="run")
-@click.argument("job", type=click.Choice(["reports"]))
+@click.argument("job", type=click.Choice(["reports", "all"]))
 @click.option("--at", "at", default=None, help="run as of this time (ISO 8601; default now)")
 @click.option("--dry-run", is_flag=True, help="print what would be sent; store nothing")
 def run_job(job: str, at: str | None, dry_run: bool) -> None:
@@ -98,11 +98,13 @@ def run_job(job: str, at: str | None, dry_run: bool) -> None:
         if at:
             moment = datetime.fromisoformat(at)
             now = utc(moment if moment.tzinfo else moment.replace(tzinfo=settings.tz))
-        sent = await service.run_reports_job(settings, now, dry_run=dry_run)
+        names = list(service.JOBS) if job == "all" else [job]
         verb = "would send" if dry_run else "sent"
-        click.echo(f"{job} at {now.astimezone(settings.tz).isoformat()}: {verb} {len(sent)}")
-        for notice in sent:
-            click.echo(f"  to {notice.to.name} {notice.to.phone}: {notice.body}")
+        for name in names:
+            sent = await service.run_job(name, settings, now, dry_run=dry_run)
+            click.echo(f"{name} at {now.astimezone(settings.tz).isoformat()}: {verb} {len(sent)}")
+            for notice in sent:
+                click.echo(f"  to {notice.to.name} {notice.to.phone}: {notice.body}")
 
     run_with_db(work)
 

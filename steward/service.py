@@ -7,6 +7,7 @@ message): this is the only place the two meet for inbound traffic.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from tortoise.transactions import in_transaction
@@ -62,3 +63,16 @@ async def run_reports_job(rules: Settings, now: datetime, *, dry_run: bool) -> l
     if dry_run:
         return await jobs_store.pending_notices(plan)
     return await jobs_store.apply_plan(plan, now)
+
+
+# Every scheduled job by name: `steward jobs run NAME` and the scheduler use this table.
+JOBS: dict[str, Callable[..., Awaitable[list[Notice]]]] = {
+    "reports": run_reports_job,
+}
+
+
+async def run_job(
+    name: str, rules: Settings, now: datetime, *, dry_run: bool = False
+) -> list[Notice]:
+    """Run one job as of `now`; safe to run late, twice, or on two replicas at once."""
+    return await JOBS[name](rules, now, dry_run=dry_run)
