@@ -61,13 +61,22 @@ async def run_reports_job(rules: Settings, now: datetime, *, dry_run: bool) -> l
     """The hourly report job as of `now`: the messages it sends (or, dry, would send)."""
     plan = jobs.report_followups(await jobs_store.open_reports(), now, rules)
     if dry_run:
-        return await jobs_store.pending_notices(plan)
-    return await jobs_store.apply_plan(plan, now)
+        return await jobs_store.pending_notices(plan.notices)
+    return await jobs_store.apply_plan(plan, now, jobs.quiet_until(now, rules))
+
+
+async def run_sessions_job(rules: Settings, now: datetime, *, dry_run: bool) -> list[Notice]:
+    """Check-out reminders and the automatic close of sessions left open too long."""
+    plan = jobs.session_followups(await jobs_store.open_sessions(), now, rules)
+    if dry_run:
+        return await jobs_store.pending_notices(plan.notices)
+    return await jobs_store.apply_session_plan(plan, now, jobs.quiet_until(now, rules))
 
 
 # Every scheduled job by name: `steward jobs run NAME` and the scheduler use this table.
 JOBS: dict[str, Callable[..., Awaitable[list[Notice]]]] = {
     "reports": run_reports_job,
+    "sessions": run_sessions_job,
 }
 
 

@@ -43,6 +43,7 @@ LONGEST = {
         "example": "驳回12 重复上报",
         "hours": 48,
         "community": "新开河社区",
+        "date": "11月23日",
     },
     "en": {
         "name": texts.short_name("Christopher Alexander", "en"),
@@ -75,6 +76,7 @@ LONGEST = {
         "example": "REJECT 12 duplicate",
         "hours": 48,
         "community": "Xinkaihe",
+        "date": "23 Nov",
     },
 }
 

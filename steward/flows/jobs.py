@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from steward.clock import local_date
+from steward.clock import local_clock, local_date, utc
 from steward.flows import grammar, texts
-from steward.flows.state import Contact, MoveReport, Notice, ReportView
-from steward.settings import Settings
+from steward.flows.state import CloseSession, Contact, MoveReport, Notice, ReportView, SessionState
+from steward.settings import Settings, parse_hhmm
 
 URGENT_ACK_HOURS = 2
 UNVERIFIED_CLOSE_AFTER = timedelta(hours=48)
@@ -101,3 +101,88 @@ def _render(key: str, language: str, item: OpenReport, hours: int) -> str:
         hours=hours,
         community=item.community_name,
     )
+
+
+# ---- quiet hours -------------------------------------------------------------------------
+
+
+def quiet_until(now: datetime, rules: Settings) -> datetime:
+    """When a scheduled SMS may go: now, or the end of quiet hours (e.g. 21:00-07:00)."""
+    if not rules.QUIET_HOURS.strip():
+        return now
+    start_text, _, end_text = rules.QUIET_HOURS.partition("-")
+    start, end = parse_hhmm(start_text), parse_hhmm(end_text)
+    local = utc(now).astimezone(rules.tz)
+    clock = local.time()
+    overnight = start > end
+    quiet = (clock >= start or clock < end) if overnight else (start <= clock < end)
+    if not quiet:
+        return now
+    end_day = local.date() + timedelta(days=1) if overnight and clock >= start else local.date()
+    return utc(datetime.combine(end_day, end, tzinfo=rules.tz))
+
+
+# ---- patrol sessions -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenSessionItem:
+    volunteer: Contact
+    session: SessionState
+    leads: tuple[Contact, ...]
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    notices: tuple[Notice, ...]
+    closes: tuple[CloseSession, ...]
+
+
+def session_followups(items: list[OpenSessionItem], now: datetime, rules: Settings) -> SessionPlan:
+    """Remind to check out once, then close sessions left open past SESSION_MAX_MINUTES."""
+    notices: list[Notice] = []
+    closes: list[CloseSession] = []
+    for item in items:
+        session, person = item.session, item.volunteer
+        age = now - session.started_at
+        started = local_clock(session.started_at, rules.tz)
+        if age >= timedelta(minutes=rules.SESSION_MAX_MINUTES):
+            closes.append(_auto_close(session, rules))
+            notices.extend(_auto_close_notices(item, started, rules))
+        elif age >= timedelta(minutes=rules.PATROL_MINUTES + 5):
+            body = texts.render(
+                "checkout_reminder",
+                person.language,
+                name=texts.short_name(person.name, person.language),
+                time=started,
+                hours=rules.PATROL_MINUTES // 60,
+            )
+            notices.append(Notice(person, body, "nudge", f"checkout_reminder:{session.id}"))
+    return SessionPlan(tuple(notices), tuple(closes))
+
+
+def _auto_close(session: SessionState, rules: Settings) -> CloseSession:
+    ended = session.started_at + timedelta(minutes=rules.SESSION_MAX_MINUTES)
+    # Unconfirmed until a lead says it was real (SPEC §4); it earns nothing meanwhile.
+    return CloseSession(
+        session.id, ended, rules.SESSION_MAX_MINUTES, "auto", False, session.local_date
+    )
+
+
+def _auto_close_notices(item: OpenSessionItem, started: str, rules: Settings) -> list[Notice]:
+    person, session = item.volunteer, item.session
+    max_hours = f"{rules.SESSION_MAX_MINUTES / 60:g}"
+    own = texts.render("auto_closed", person.language, time=started, max_hours=max_hours)
+    notices = [Notice(person, own, "nudge", f"auto_closed:{session.id}")]
+    for lead in item.leads:
+        body = texts.render(
+            "auto_closed_lead",
+            lead.language,
+            name=person.name,
+            time=started,
+            max_hours=max_hours,
+        )
+        notices.append(
+            Notice(lead, body, "alert", f"auto_closed_lead:{session.id}:{lead.volunteer_id}")
+        )
+    return notices

@@ -207,6 +207,44 @@ TEXTS: Catalogue = {
         "en": "Escalation: report #{number} [{category}] in {community}, {place}, "
         "unaccepted for {hours} h.",
     },
+    # ---- patrol sessions (scheduler) ----
+    "checkout_reminder": {
+        "zh": "{name}，您{time}签到已超过{hours}小时，结束巡查时请回复2签退。",
+        "en": "{name}, you checked in at {time}, over {hours} h ago. "
+        "Text OUT (or 2) when you finish.",
+    },
+    "auto_closed": {
+        "zh": "您{time}开始的巡查超过{max_hours}小时未签退，已自动结束，需片长确认后计入时长。",
+        "en": "Your patrol from {time} ran over {max_hours} h without a check-out, so it was "
+        "closed. It counts once your lead confirms it.",
+    },
+    "auto_closed_lead": {
+        "zh": "{name}{time}开始的巡查超过{max_hours}小时未签退，已自动结束。"
+        "如属实请回复“确认{name}”。",
+        "en": "{name}'s patrol from {time} ran over {max_hours} h without a check-out and was "
+        "closed. If it was real, reply CONFIRM {name}.",
+    },
+    "session_confirmed_lead": {
+        "zh": "已确认{name}{time}开始的巡查，计入{duration}。",
+        "en": "Confirmed {name}'s patrol from {time}: {duration} counted.",
+    },
+    "session_confirmed": {
+        "zh": "片长已确认您{time}开始的巡查，计入{duration}。",
+        "en": "Your lead confirmed your patrol from {time}: {duration} counted.",
+    },
+    "session_confirmed_goal": {
+        "zh": "片长已确认您{time}开始的巡查，计入{duration}，今日达标+{points}分。",
+        "en": "Your lead confirmed your patrol from {time}: {duration} counted. "
+        "Goal reached, +{points} points.",
+    },
+    "confirm_not_found": {
+        "zh": "没有找到{name}待确认的巡查，请核对姓名。",
+        "en": "No patrol of {name} is waiting for confirmation. Please check the name.",
+    },
+    "confirm_needs_name": {
+        "zh": "请在后面写上管家姓名，例如“确认王秀英”。",
+        "en": "Please add the steward's name, for example CONFIRM Li Wei.",
+    },
     "not_yet_available": {
         "zh": "此功能暂未开通短信办理，请联系片长。{menu}",
         "en": "This is not available by text yet; please contact your lead. {menu}",

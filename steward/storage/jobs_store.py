@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from steward.flows.jobs import JobPlan, OpenReport
-from steward.flows.state import Contact, Notice
+from steward.clock import utc
+from steward.flows.jobs import JobPlan, OpenReport, OpenSessionItem, SessionPlan
+from steward.flows.state import Contact, Notice, SessionState
 from steward.storage import report_store
 from steward.storage.models import (
     Community,
+    HoursEntry,
     OptOut,
     OutboxMessage,
+    PatrolSession,
     Report,
     ReportEvent,
     Role,
@@ -52,8 +56,9 @@ async def _people(role: Role, **where: object) -> tuple[Contact, ...]:
     return tuple(report_store.contact(v) for v in rows)
 
 
-def _message(notice: Notice) -> NewMessage:
+def _message(notice: Notice, not_before: datetime | None = None) -> NewMessage:
     return NewMessage(
+        not_before=not_before,
         channel="sms",
         address=notice.to.phone,
         body=notice.body,
@@ -64,10 +69,10 @@ def _message(notice: Notice) -> NewMessage:
     )
 
 
-async def pending_notices(plan: JobPlan) -> list[Notice]:
-    """The plan's messages that have not been queued before (what a run would really send)."""
+async def pending_notices(notices: tuple[Notice, ...]) -> list[Notice]:
+    """Messages not queued before (what a run would really send)."""
     fresh = []
-    for notice in plan.notices:
+    for notice in notices:
         if notice.dedupe_key and await OutboxMessage.filter(dedupe_key=notice.dedupe_key).exists():
             continue
         if await OptOut.filter(address=notice.to.phone).exists():
@@ -76,7 +81,7 @@ async def pending_notices(plan: JobPlan) -> list[Notice]:
     return fresh
 
 
-async def apply_plan(plan: JobPlan, now: datetime) -> list[Notice]:
+async def apply_plan(plan: JobPlan, now: datetime, not_before: datetime) -> list[Notice]:
     """Store the plan in one transaction; return the messages actually queued."""
     queued = []
     async with in_transaction() as conn:
@@ -86,8 +91,67 @@ async def apply_plan(plan: JobPlan, now: datetime) -> list[Notice]:
                     await report_store.move_report(move, None, "job", now, savepoint)
             except report_store.ReportConflict:
                 continue  # someone acted on it meanwhile: nothing to close
-        for notice in plan.notices:
-            if await enqueue(_message(notice), now, conn) is not None:
-                queued.append(notice)
+        queued = await _enqueue_all(plan.notices, now, not_before, conn)
+    notify_committed()
+    return queued
+
+
+async def _enqueue_all(
+    notices: tuple[Notice, ...], now: datetime, not_before: datetime, conn: BaseDBAsyncClient
+) -> list[Notice]:
+    queued = []
+    for notice in notices:
+        if await enqueue(_message(notice, not_before), now, conn) is not None:
+            queued.append(notice)
+    return queued
+
+
+async def open_sessions() -> list[OpenSessionItem]:
+    """Patrol sessions still open, with the volunteer's leads."""
+    rows = (
+        await PatrolSession.filter(ended_at__isnull=True)
+        .exclude(volunteer__status="removed")
+        .order_by("id")
+    )
+    items = []
+    for row in rows:
+        vol = await Volunteer.get(id=row.volunteer_id)
+        session = SessionState(
+            int(row.id), row.local_date, row.started_at, None, None, None, row.confirmed
+        )
+        leads = await _people(Role.LEAD, community_id=vol.community_id)
+        items.append(OpenSessionItem(report_store.contact(vol), session, leads))
+    return items
+
+
+async def apply_session_plan(
+    plan: SessionPlan, now: datetime, not_before: datetime
+) -> list[Notice]:
+    """Close overdue sessions (once) and queue the messages, in one transaction."""
+    async with in_transaction() as conn:
+        for close in plan.closes:
+            closed = (
+                await PatrolSession.filter(id=close.session_id, ended_at__isnull=True)
+                .using_db(conn)
+                .update(
+                    ended_at=utc(close.ended_at),
+                    minutes=close.minutes,
+                    closed_by=close.closed_by,
+                    confirmed=close.confirmed,
+                )
+            )
+            if closed:
+                session = await PatrolSession.filter(id=close.session_id).using_db(conn).get()
+                await HoursEntry.create(
+                    volunteer_id=session.volunteer_id,
+                    session_id=session.id,
+                    local_date=close.local_date,
+                    minutes=close.minutes,
+                    confirmed=False,
+                    note="closed automatically",
+                    created_at=now,
+                    using_db=conn,
+                )
+        queued = await _enqueue_all(plan.notices, now, not_before, conn)
     notify_committed()
     return queued

@@ -231,6 +231,9 @@ class PatrolSession(Model):
     closed_by = fields.CharField(max_length=10, null=True)
     confirmed = fields.BooleanField(default=True)
 
+    volunteer_id: int
+    pair_id: int | None
+
     class Meta:
         table = "patrol_sessions"
         indexes = (("volunteer_id", "local_date"),)

@@ -47,6 +47,7 @@ class NewMessage:
     volunteer_id: int | None = None
     in_reply_to_id: int | None = None
     despite_opt_out: bool = False
+    not_before: datetime | None = None  # held until then (quiet hours)
 
 
 async def enqueue(msg: NewMessage, now: datetime, conn: BaseDBAsyncClient) -> int | None:
@@ -71,7 +72,7 @@ async def enqueue(msg: NewMessage, now: datetime, conn: BaseDBAsyncClient) -> in
                 dedupe_key=msg.dedupe_key,
                 volunteer_id=msg.volunteer_id,
                 in_reply_to_id=msg.in_reply_to_id,
-                next_attempt_at=now,
+                next_attempt_at=msg.not_before or now,
                 created_at=now,
                 using_db=savepoint,
             )
