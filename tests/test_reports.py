@@ -232,7 +232,7 @@ async def test_rejection_and_who_may_ask_what(db: str, twilio: FakeTwilio) -> No
             [
                 (at(9, 10), "查 1", "没有找到您的上报#1，请核对编号。"),  # someone else's
                 (at(9, 11), "查 99", "没有找到您的上报#99，请核对编号。"),  # missing
-                (at(9, 12), "受理 1", "只有本社区片长可以办理上报。"),
+                (at(9, 12), "受理 1", "只有本社区片长可以这样办理。"),
                 (at(9, 13), "查", "请在后面加上报编号，例如“查12”。"),
             ],
         )

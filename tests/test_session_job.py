@@ -86,3 +86,36 @@ async def test_scheduled_texts_wait_for_the_end_of_quiet_hours(db: str, twilio: 
 def test_quiet_hours_end_where_expected(now: datetime, quiet: str, expected: datetime) -> None:
     rules = load_settings(_env_file=None, QUIET_HOURS=quiet, TIMEZONE="Asia/Shanghai")
     assert quiet_until(utc(now), rules) == utc(expected)
+
+
+async def test_a_lead_confirms_an_automatic_close(db: str, twilio: FakeTwilio) -> None:
+    street = await seed_street()
+    wang, lead = street.wang.phone, street.lead.phone
+    async with running_service(service_settings(db, twilio), twilio) as svc:
+        await say(svc, at(23, 8), wang, "签到")
+        await run_twice(svc, at(23, 12, 0))  # closed automatically, unconfirmed
+        assert await say(svc, at(23, 12, 30), street.li.phone, "CONFIRM 王秀英") == [
+            "Only a lead of this community can do that."
+        ]
+        assert await say(svc, at(23, 13, 0), lead, "确认 孙丽") == [
+            "没有找到孙丽待确认的巡查，请核对姓名。"
+        ]
+        assert await say(svc, at(23, 13, 1), lead, "确认") == [
+            "请在后面写上管家姓名，例如“确认王秀英”。"
+        ]
+        assert await say(svc, at(23, 13, 2), lead, "确认王秀英") == [
+            "已确认王秀英8:00开始的巡查，计入4小时。"
+        ]
+        assert sent_to(svc, wang)[-1] == "片长已确认您8:00开始的巡查，计入4小时，今日达标+10分。"
+        # Confirming twice changes nothing more.
+        assert await say(svc, at(23, 13, 30), lead, "确认 王秀英") == [
+            "没有找到王秀英待确认的巡查，请核对姓名。"
+        ]
+    hours = (
+        await HoursEntry.filter(volunteer_id=street.wang.id)
+        .order_by("id")
+        .values_list("minutes", "confirmed")
+    )
+    assert hours == [(240, False), (240, True)]
+    points = await PointsEntry.filter(volunteer_id=street.wang.id).values_list("amount", flat=True)
+    assert points == [10]

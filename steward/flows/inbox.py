@@ -29,7 +29,7 @@ FLOOD_LIMIT = 6
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 # Intents handled by flows that later issues bring (leave, attendance, lead confirmations).
-_NOT_YET = frozenset({"leave", "back", "today", "confirm_session"})
+_NOT_YET = frozenset({"leave", "back", "today"})
 _REPORT_INTENTS = frozenset(
     {"report", "report_status", "fix_confirmed", "fix_not_done", "ack", "resolve", "reject"}
 )
@@ -153,6 +153,12 @@ def _act(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
         return _photo_only(ctx, rules)
     if parsed.intent in _REPORT_INTENTS:
         return _report_intent(ctx, parsed, rules)
+    if parsed.intent == "confirm_session":
+        if not parsed.name:
+            return Outcome(
+                "confirm_session", Reply(texts.render("confirm_needs_name", vol.language), "reply")
+            )
+        return patrol.confirm_session(vol, ctx.confirm_target, parsed.name, rules)
     if parsed.intent == "points" and ctx.points is not None:
         return Outcome("points", Reply(_points_text(ctx), "reply"))
     menu = grammar.help_text(vol.language)

@@ -9,7 +9,10 @@ from steward.flows import texts
 from steward.flows.state import (
     AwardPoints,
     CloseSession,
+    ConfirmSession,
+    ConfirmTarget,
     Effect,
+    Notice,
     OpenSession,
     Outcome,
     PatrolDay,
@@ -124,3 +127,54 @@ def _undo_check_out(
         )
     body = texts.render("undo_check_out", vol.language, time=local_clock(ended_at, rules.tz))
     return Outcome("undo", Reply(body, "reply"), tuple(effects))
+
+
+def confirm_session(
+    actor: VolunteerState, target: ConfirmTarget | None, name: str, rules: Settings
+) -> Outcome:
+    """A lead vouches for a session closed automatically: its hours count, and maybe the day."""
+    lang = actor.language
+    if actor.role not in ("lead", "office"):
+        return Outcome("confirm_session", Reply(texts.render("lead_only", lang), "reply"))
+    if target is None:
+        body = texts.render("confirm_not_found", lang, name=name)
+        return Outcome("confirm_session", Reply(body, "reply"))
+    person, session, day = target.volunteer, target.session, target.day
+    minutes = session.minutes or 0
+    started = local_clock(session.started_at, rules.tz)
+    effects: list[Effect] = [
+        ConfirmSession(session.id, person.volunteer_id, minutes, session.local_date)
+    ]
+    reaches_goal = (
+        not day.day_award_given and day.closed_minutes_today + minutes >= rules.PATROL_MINUTES
+    )
+    values = {"time": started, "duration": texts.duration(minutes, person.language)}
+    key = "session_confirmed"
+    if reaches_goal:
+        key = "session_confirmed_goal"
+        values["points"] = str(rules.POINTS_DONE_DAY)
+        effects.append(
+            AwardPoints(
+                rules.POINTS_DONE_DAY,
+                "patrol_day",
+                session.local_date,
+                patrol_day_award_key(
+                    person.volunteer_id, session.local_date, day.day_awards_so_far
+                ),
+                volunteer_id=person.volunteer_id,
+            )
+        )
+    notice = Notice(
+        person,
+        texts.render(key, person.language, **values),
+        "report_update",
+        f"confirmed:{session.id}",
+    )
+    lead_body = texts.render(
+        "session_confirmed_lead",
+        lang,
+        name=person.name,
+        time=started,
+        duration=texts.duration(minutes, lang),
+    )
+    return Outcome("confirm_session", Reply(lead_body, "reply"), tuple(effects), (notice,))

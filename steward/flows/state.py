@@ -116,6 +116,15 @@ class ReportsContext:
 
 
 @dataclass(frozen=True)
+class ConfirmTarget:
+    """An automatically closed session a lead may confirm, with that volunteer's day so far."""
+
+    volunteer: Contact
+    session: SessionState
+    day: PatrolDay
+
+
+@dataclass(frozen=True)
 class InboxContext:
     channel: str
     address: str
@@ -129,6 +138,7 @@ class InboxContext:
     points: PointsSummary | None = None
     media: tuple[tuple[str, str], ...] = ()  # (url, content type) of photos that came along
     reports: ReportsContext | None = None
+    confirm_target: ConfirmTarget | None = None
 
 
 # ---- effects: what storage must apply, in the same transaction as the reply ----
@@ -159,6 +169,14 @@ class UndoCheckIn:
 @dataclass(frozen=True)
 class UndoCheckOut:
     session_id: int
+    minutes: int
+    local_date: date
+
+
+@dataclass(frozen=True)
+class ConfirmSession:
+    session_id: int
+    volunteer_id: int
     minutes: int
     local_date: date
 
@@ -220,7 +238,8 @@ class ClearConversation:
 
 
 Effect = (
-    CreateReport
+    ConfirmSession
+    | CreateReport
     | AttachMedia
     | MoveReport
     | OpenSession

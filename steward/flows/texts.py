@@ -174,8 +174,8 @@ TEXTS: Catalogue = {
         "en": "Report #{number} is {status}; that step does not apply now.",
     },
     "lead_only": {
-        "zh": "只有本社区片长可以办理上报。",
-        "en": "Only a lead of this community can handle reports.",
+        "zh": "只有本社区片长可以这样办理。",
+        "en": "Only a lead of this community can do that.",
     },
     "lead_not_found": {
         "zh": "本社区没有上报#{number}，请核对编号。",

@@ -17,6 +17,9 @@ from steward.flows.state import (
     AwardPoints,
     ClearConversation,
     CloseSession,
+    ConfirmSession,
+    ConfirmTarget,
+    Contact,
     ConversationStep,
     CreateReport,
     Effect,
@@ -114,6 +117,10 @@ async def load_context(
     conversation = await _conversation(vol.id, conn)
     media = tuple((str(m.get("url", "")), str(m.get("content_type", ""))) for m in row.media)
     target, wants_number = _report_hints(row.text, conversation, bool(media))
+    parsed = grammar.parse(row.text)
+    confirm_target = None
+    if parsed.intent == "confirm_session" and parsed.name and state.role in ("lead", "office"):
+        confirm_target = await _confirm_target(state, parsed.name, conn)
     return InboxContext(
         row.channel,
         row.address,
@@ -127,7 +134,36 @@ async def load_context(
         points=await points_summary(vol, local_date(now, tz), conn),
         media=media,
         reports=await report_store.load_reports_context(vol, now, target, wants_number, conn),
+        confirm_target=confirm_target,
     )
+
+
+async def _confirm_target(
+    actor: VolunteerState, name: str, conn: BaseDBAsyncClient
+) -> ConfirmTarget | None:
+    """The named volunteer's latest unconfirmed automatic close, within the actor's reach."""
+    scope = (
+        {"street_id": actor.street_id}
+        if actor.role == "office"
+        else {"community_id": actor.community_id}
+    )
+    people = await Volunteer.filter(**scope).exclude(status="removed").using_db(conn)
+    wanted = name.strip().casefold()
+    matches = [p for p in people if p.name.strip().casefold() == wanted]
+    if len(matches) != 1:
+        return None  # unknown or ambiguous: ask the lead to check the name
+    person = matches[0]
+    session = (
+        await PatrolSession.filter(volunteer_id=person.id, closed_by="auto", confirmed=False)
+        .using_db(conn)
+        .order_by("-started_at")
+        .first()
+    )
+    if session is None:
+        return None
+    day = await _patrol_day(person.id, session.local_date, conn, of_day=session.local_date)
+    contact = Contact(int(person.id), person.name, person.phone, person.language)
+    return ConfirmTarget(contact, _session_state(session), day)
 
 
 def _report_hints(
@@ -209,7 +245,9 @@ def _session_state(row: PatrolSession) -> SessionState:
     )
 
 
-async def _patrol_day(volunteer_id: int, today: date, conn: BaseDBAsyncClient) -> PatrolDay:
+async def _patrol_day(
+    volunteer_id: int, today: date, conn: BaseDBAsyncClient, *, of_day: date | None = None
+) -> PatrolDay:
     sessions = PatrolSession.filter(volunteer_id=volunteer_id)
     open_row = (
         await sessions.filter(ended_at__isnull=True).using_db(conn).order_by("-started_at").first()
@@ -218,6 +256,7 @@ async def _patrol_day(volunteer_id: int, today: date, conn: BaseDBAsyncClient) -
         await sessions.filter(closed_by="volunteer").using_db(conn).order_by("-ended_at").first()
     )
     day = open_row.local_date if open_row else (last_closed.local_date if last_closed else today)
+    day = of_day or day
     minutes = (
         await sessions.filter(
             local_date=day,
@@ -324,7 +363,9 @@ async def _apply(
         await _set_opt_out(row.address, effect.opted_out, now, conn)
         return
     assert vol is not None, "only a volunteer's message changes patrol state"
-    if isinstance(effect, CreateReport):
+    if isinstance(effect, ConfirmSession):
+        await _confirm_session(effect, now, conn)
+    elif isinstance(effect, CreateReport):
         await report_store.create_report(effect, vol, row.channel, int(row.id), now, conn)
     elif isinstance(effect, AttachMedia):
         await report_store.attach_media(effect, int(row.id), now, conn)
@@ -403,6 +444,28 @@ async def _close_session(
         created_at=now,
         using_db=conn,
     )
+
+
+async def _confirm_session(effect: ConfirmSession, now: datetime, conn: BaseDBAsyncClient) -> None:
+    confirmed = (
+        await PatrolSession.filter(id=effect.session_id, confirmed=False)
+        .using_db(conn)
+        .update(confirmed=True)
+    )
+    if confirmed:
+        session = await PatrolSession.filter(id=effect.session_id).using_db(conn).get()
+        await session.fetch_related("volunteer", using_db=conn)
+        await HoursEntry.create(
+            volunteer_id=effect.volunteer_id,
+            session_id=effect.session_id,
+            local_date=effect.local_date,
+            minutes=effect.minutes,
+            zone_name=await _zone_name(session.volunteer, conn),
+            confirmed=True,
+            note="confirmed by a lead",
+            created_at=now,
+            using_db=conn,
+        )
 
 
 async def _undo_check_out(
