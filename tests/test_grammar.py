@@ -133,6 +133,10 @@ OWN: list[tuple[str, dict[str, object]]] = [
     ("请假 45", {"intent": "leave", "days": 45}),
     ("请假", {"intent": "leave"}),
     ("请假 几天", {"intent": "leave"}),
+    # A lead puts someone on leave who cannot text.
+    ("请假 张桂兰 5", {"intent": "leave", "days": 5, "name": "张桂兰"}),
+    ("请假张桂兰五天", {"intent": "leave", "days": 5, "name": "张桂兰"}),
+    ("leave Mary Chen 4 days", {"intent": "leave", "days": 4, "name": "Mary Chen"}),
     ("leave 14", {"intent": "leave", "days": 14}),
     ("back", {"intent": "back"}),
     ("销假了", {"intent": "back"}),

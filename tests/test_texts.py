@@ -44,6 +44,8 @@ LONGEST = {
         "hours": 48,
         "community": "新开河社区",
         "date": "11月23日",
+        "days": 30,
+        "until": "12月22日",
     },
     "en": {
         "name": texts.short_name("Christopher Alexander", "en"),
@@ -77,6 +79,8 @@ LONGEST = {
         "hours": 48,
         "community": "Xinkaihe",
         "date": "23 Nov",
+        "days": 30,
+        "until": "22 Dec",
     },
 }
 

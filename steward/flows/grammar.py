@@ -290,7 +290,21 @@ def _days_args(base: Parsed, rest: str, used: list[str], shown: str) -> Parsed:
     digits, chinese = _DIGITS.match(rest), _CN_NUMBER.match(rest)
     if digits:
         return replace(base, days=int(digits.group()))
-    return replace(base, days=_chinese_number(chinese.group()) if chinese else None)
+    if chinese:
+        return replace(base, days=_chinese_number(chinese.group()))
+    # A lead may put someone else on leave: 请假 王秀英 3 / 请假王秀英3天 / LEAVE Li Wei 2.
+    named = _NAME_DAYS.match(_tail(shown, used) or "")
+    if named is None:
+        return replace(base, days=None)
+    count = named.group("days")
+    days = int(count) if count.isdigit() else _chinese_number(count)
+    return replace(base, name=named.group("name").strip(), days=days)
+
+
+_NAME_DAYS = re.compile(
+    r"^(?P<name>.*?\D)\s*(?P<days>\d+|[一二两三四五六七八九十]+)\s*(?:天|日|days?|d)?$",
+    re.IGNORECASE,
+)
 
 
 def _name_args(base: Parsed, rest: str, used: list[str], shown: str) -> Parsed:

@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict
 from datetime import timedelta
 
-from steward.flows import grammar, patrol, reports, texts
+from steward.flows import grammar, leave, patrol, reports, texts
 from steward.flows.state import (
     ClearConversation,
     Effect,
@@ -29,7 +29,7 @@ FLOOD_LIMIT = 6
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 # Intents handled by flows that later issues bring (leave, attendance, lead confirmations).
-_NOT_YET = frozenset({"leave", "back", "today"})
+_NOT_YET = frozenset({"today"})
 _REPORT_INTENTS = frozenset(
     {"report", "report_status", "fix_confirmed", "fix_not_done", "ack", "resolve", "reject"}
 )
@@ -159,6 +159,8 @@ def _act(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
                 "confirm_session", Reply(texts.render("confirm_needs_name", vol.language), "reply")
             )
         return patrol.confirm_session(vol, ctx.confirm_target, parsed.name, rules)
+    if parsed.intent in ("leave", "back"):
+        return _leave(ctx, parsed, rules)
     if parsed.intent == "points" and ctx.points is not None:
         return Outcome("points", Reply(_points_text(ctx), "reply"))
     menu = grammar.help_text(vol.language)
@@ -210,6 +212,18 @@ def _new_report(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> O
     if parsed.category is not None:
         return reports.ask_description(vol, {**data, "category": parsed.category}, now, rules)
     return reports.start_guided(vol, ctx.media, now, rules, description=description)
+
+
+def _leave(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
+    vol, rc, now = ctx.volunteer, ctx.reports, ctx.received_at
+    assert vol is not None and rc is not None
+    if parsed.intent == "back":
+        return leave.come_back(vol, ctx.partner)
+    if parsed.name:
+        return leave.leave_for(
+            vol, parsed.name, parsed.days, ctx.leave_target, rc.leads, now, rules
+        )
+    return leave.take_leave(vol, parsed.days, ctx.partner, rc.leads, now, rules)
 
 
 def _ask_first(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:

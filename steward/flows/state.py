@@ -125,6 +125,14 @@ class ConfirmTarget:
 
 
 @dataclass(frozen=True)
+class LeaveTarget:
+    """Someone a lead puts on leave, with their partner."""
+
+    volunteer: Contact
+    partner: Contact | None
+
+
+@dataclass(frozen=True)
 class InboxContext:
     channel: str
     address: str
@@ -139,6 +147,8 @@ class InboxContext:
     media: tuple[tuple[str, str], ...] = ()  # (url, content type) of photos that came along
     reports: ReportsContext | None = None
     confirm_target: ConfirmTarget | None = None
+    partner: Contact | None = None
+    leave_target: LeaveTarget | None = None
 
 
 # ---- effects: what storage must apply, in the same transaction as the reply ----
@@ -171,6 +181,14 @@ class UndoCheckOut:
     session_id: int
     minutes: int
     local_date: date
+
+
+@dataclass(frozen=True)
+class SetLeave:
+    """Put a volunteer on leave until a day (inclusive), or back (None)."""
+
+    volunteer_id: int
+    until: date | None
 
 
 @dataclass(frozen=True)
@@ -238,7 +256,8 @@ class ClearConversation:
 
 
 Effect = (
-    ConfirmSession
+    SetLeave
+    | ConfirmSession
     | CreateReport
     | AttachMedia
     | MoveReport

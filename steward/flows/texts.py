@@ -245,6 +245,48 @@ TEXTS: Catalogue = {
         "zh": "请在后面写上管家姓名，例如“确认王秀英”。",
         "en": "Please add the steward's name, for example CONFIRM Li Wei.",
     },
+    # ---- leave ----
+    "leave_taken": {
+        "zh": "已请假{days}天，到{until}为止，好好休息！回来后可回复“销假”。",
+        "en": "You are on leave for {days} days, until {until}. Rest well! "
+        "Text BACK when you return.",
+    },
+    "leave_ask_days": {
+        "zh": "请写明请假天数（1到30天），例如“请假3”。",
+        "en": "Please give the number of days (1 to 30), for example LEAVE 3.",
+    },
+    "leave_partner": {
+        "zh": "您的搭档{name}请假{days}天（到{until}），这几天请留意巡查安排。",
+        "en": "Your partner {name} is on leave for {days} days (until {until}).",
+    },
+    "leave_lead": {
+        "zh": "{name}请假{days}天，到{until}为止。",
+        "en": "{name} is on leave for {days} days, until {until}.",
+    },
+    "leave_by_lead": {
+        "zh": "片长已为您请假{days}天，到{until}为止，好好休息！",
+        "en": "Your lead put you on leave for {days} days, until {until}. Rest well!",
+    },
+    "leave_set_for": {
+        "zh": "已为{name}请假{days}天，到{until}为止。",
+        "en": "{name} is on leave for {days} days, until {until}.",
+    },
+    "leave_name_not_found": {
+        "zh": "本社区没有找到{name}，请核对姓名。",
+        "en": "We could not find {name} in your community. Please check the name.",
+    },
+    "back_from_leave": {
+        "zh": "欢迎回来！已销假，恢复巡查安排。",
+        "en": "Welcome back! Your leave is over and your patrols are on again.",
+    },
+    "back_partner": {
+        "zh": "您的搭档{name}已销假，恢复巡查。",
+        "en": "Your partner {name} is back from leave.",
+    },
+    "not_on_leave": {
+        "zh": "您目前没有请假。",
+        "en": "You are not on leave.",
+    },
     "not_yet_available": {
         "zh": "此功能暂未开通短信办理，请联系片长。{menu}",
         "en": "This is not available by text yet; please contact your lead. {menu}",

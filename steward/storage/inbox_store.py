@@ -24,6 +24,7 @@ from steward.flows.state import (
     CreateReport,
     Effect,
     InboxContext,
+    LeaveTarget,
     MoveReport,
     Notice,
     OpenSession,
@@ -33,6 +34,7 @@ from steward.flows.state import (
     SenderHistory,
     SessionState,
     SetConversation,
+    SetLeave,
     SetOptOut,
     UndoCheckIn,
     UndoCheckOut,
@@ -49,6 +51,7 @@ from steward.storage.models import (
     PatrolSession,
     PointsEntry,
     Volunteer,
+    VolunteerStatus,
 )
 from steward.storage.outbox_store import PRIORITY, NewMessage, enqueue
 
@@ -118,9 +121,11 @@ async def load_context(
     media = tuple((str(m.get("url", "")), str(m.get("content_type", ""))) for m in row.media)
     target, wants_number = _report_hints(row.text, conversation, bool(media))
     parsed = grammar.parse(row.text)
-    confirm_target = None
+    confirm_target = leave_target = None
     if parsed.intent == "confirm_session" and parsed.name and state.role in ("lead", "office"):
         confirm_target = await _confirm_target(state, parsed.name, conn)
+    if parsed.intent == "leave" and parsed.name and state.role in ("lead", "office"):
+        leave_target = await _leave_target(state, parsed.name, conn)
     return InboxContext(
         row.channel,
         row.address,
@@ -135,13 +140,34 @@ async def load_context(
         media=media,
         reports=await report_store.load_reports_context(vol, now, target, wants_number, conn),
         confirm_target=confirm_target,
+        partner=await _partner(vol.id, vol.pair_id, conn),
+        leave_target=leave_target,
     )
 
 
-async def _confirm_target(
+async def _partner(
+    volunteer_id: int, pair_id: int | None, conn: BaseDBAsyncClient
+) -> Contact | None:
+    if pair_id is None:
+        return None
+    mate = (
+        await Volunteer.filter(pair_id=pair_id)
+        .exclude(id=volunteer_id)
+        .exclude(status="removed")
+        .using_db(conn)
+        .first()
+    )
+    return _contact(mate) if mate else None
+
+
+def _contact(vol: Volunteer) -> Contact:
+    return Contact(int(vol.id), vol.name, vol.phone, vol.language)
+
+
+async def _named_in_scope(
     actor: VolunteerState, name: str, conn: BaseDBAsyncClient
-) -> ConfirmTarget | None:
-    """The named volunteer's latest unconfirmed automatic close, within the actor's reach."""
+) -> Volunteer | None:
+    """The one volunteer of that name a lead (community) or office (street) may act for."""
     scope = (
         {"street_id": actor.street_id}
         if actor.role == "office"
@@ -150,9 +176,25 @@ async def _confirm_target(
     people = await Volunteer.filter(**scope).exclude(status="removed").using_db(conn)
     wanted = name.strip().casefold()
     matches = [p for p in people if p.name.strip().casefold() == wanted]
-    if len(matches) != 1:
-        return None  # unknown or ambiguous: ask the lead to check the name
-    person = matches[0]
+    return matches[0] if len(matches) == 1 else None  # unknown or ambiguous: ask again
+
+
+async def _leave_target(
+    actor: VolunteerState, name: str, conn: BaseDBAsyncClient
+) -> LeaveTarget | None:
+    person = await _named_in_scope(actor, name, conn)
+    if person is None:
+        return None
+    return LeaveTarget(_contact(person), await _partner(person.id, person.pair_id, conn))
+
+
+async def _confirm_target(
+    actor: VolunteerState, name: str, conn: BaseDBAsyncClient
+) -> ConfirmTarget | None:
+    """The named volunteer's latest unconfirmed automatic close, within the actor's reach."""
+    person = await _named_in_scope(actor, name, conn)
+    if person is None:
+        return None
     session = (
         await PatrolSession.filter(volunteer_id=person.id, closed_by="auto", confirmed=False)
         .using_db(conn)
@@ -162,8 +204,7 @@ async def _confirm_target(
     if session is None:
         return None
     day = await _patrol_day(person.id, session.local_date, conn, of_day=session.local_date)
-    contact = Contact(int(person.id), person.name, person.phone, person.language)
-    return ConfirmTarget(contact, _session_state(session), day)
+    return ConfirmTarget(_contact(person), _session_state(session), day)
 
 
 def _report_hints(
@@ -363,7 +404,9 @@ async def _apply(
         await _set_opt_out(row.address, effect.opted_out, now, conn)
         return
     assert vol is not None, "only a volunteer's message changes patrol state"
-    if isinstance(effect, ConfirmSession):
+    if isinstance(effect, SetLeave):
+        await _set_leave(effect, conn)
+    elif isinstance(effect, ConfirmSession):
         await _confirm_session(effect, now, conn)
     elif isinstance(effect, CreateReport):
         await report_store.create_report(effect, vol, row.channel, int(row.id), now, conn)
@@ -444,6 +487,17 @@ async def _close_session(
         created_at=now,
         using_db=conn,
     )
+
+
+async def _set_leave(effect: SetLeave, conn: BaseDBAsyncClient) -> None:
+    person = await Volunteer.filter(id=effect.volunteer_id).using_db(conn).get()
+    person.on_leave_until = effect.until
+    # Only an active volunteer's status follows leave; a flagged or removed one keeps theirs.
+    if effect.until is not None and person.status == VolunteerStatus.ACTIVE:
+        person.status = VolunteerStatus.ON_LEAVE
+    elif effect.until is None and person.status == VolunteerStatus.ON_LEAVE:
+        person.status = VolunteerStatus.ACTIVE
+    await person.save(using_db=conn, update_fields=["on_leave_until", "status", "updated_at"])
 
 
 async def _confirm_session(effect: ConfirmSession, now: datetime, conn: BaseDBAsyncClient) -> None:
