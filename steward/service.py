@@ -12,6 +12,7 @@ from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
+from steward.clock import local_date
 from steward.flows import inbox, jobs
 from steward.flows.state import Notice
 from steward.settings import Settings
@@ -73,10 +74,20 @@ async def run_sessions_job(rules: Settings, now: datetime, *, dry_run: bool) -> 
     return await jobs_store.apply_session_plan(plan, now, jobs.quiet_until(now, rules))
 
 
+async def run_nudges_job(rules: Settings, now: datetime, *, dry_run: bool) -> list[Notice]:
+    """Nudge pairs that have not set out; tell the leads when nobody has."""
+    pairs = await jobs_store.pairs_today(local_date(now, rules.tz), rules.tz)
+    notices = jobs.nudges(pairs, now, rules)
+    if dry_run:
+        return await jobs_store.pending_notices(notices)
+    return await jobs_store.queue_notices(notices, now, jobs.quiet_until(now, rules))
+
+
 # Every scheduled job by name: `steward jobs run NAME` and the scheduler use this table.
 JOBS: dict[str, Callable[..., Awaitable[list[Notice]]]] = {
     "reports": run_reports_job,
     "sessions": run_sessions_job,
+    "nudges": run_nudges_job,
 }
 
 

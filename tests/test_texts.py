@@ -46,6 +46,11 @@ LONGEST = {
         "date": "11月23日",
         "days": 30,
         "until": "12月22日",
+        "partner": "欧阳秀英",
+        "pair": "A12",
+        "zone": "新开河街东巷",
+        "count": 6,
+        "reason": "已连续6次排班没有巡查",
     },
     "en": {
         "name": texts.short_name("Christopher Alexander", "en"),
@@ -81,6 +86,11 @@ LONGEST = {
         "date": "23 Nov",
         "days": 30,
         "until": "22 Dec",
+        "partner": "Christopher",
+        "pair": "A12",
+        "zone": "Xinkaihe East Lane",
+        "count": 6,
+        "reason": "fewer than half the patrols done in 30 days",
     },
 }
 

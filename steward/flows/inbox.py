@@ -218,7 +218,7 @@ def _leave(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcom
     vol, rc, now = ctx.volunteer, ctx.reports, ctx.received_at
     assert vol is not None and rc is not None
     if parsed.intent == "back":
-        return leave.come_back(vol, ctx.partner)
+        return leave.come_back(vol, ctx.partner, now, rules)
     if parsed.name:
         return leave.leave_for(
             vol, parsed.name, parsed.days, ctx.leave_target, rc.leads, now, rules

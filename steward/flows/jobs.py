@@ -186,3 +186,86 @@ def _auto_close_notices(item: OpenSessionItem, started: str, rules: Settings) ->
             Notice(lead, body, "alert", f"auto_closed_lead:{session.id}:{lead.volunteer_id}")
         )
     return notices
+
+
+# ---- nudges ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairMember:
+    contact: Contact
+    checked_in: bool  # has a patrol session today
+    on_leave: bool
+    opted_out: bool
+
+
+@dataclass(frozen=True)
+class PairToday:
+    pair_id: int
+    code: str
+    zone: str
+    start: datetime  # today's patrol start, as an instant
+    scheduled: bool
+    members: tuple[PairMember, ...]  # removed volunteers are left out
+    leads: tuple[Contact, ...]
+
+
+def nudges(pairs: list[PairToday], now: datetime, rules: Settings) -> tuple[Notice, ...]:
+    """Nudge pairs nobody (or only one) has set out from; tell the leads when nobody has."""
+    notices: list[Notice] = []
+    for pair in pairs:
+        notices.extend(_nudge_pair(pair, now, rules))
+    return tuple(notices)
+
+
+def _nudge_pair(pair: PairToday, now: datetime, rules: Settings) -> list[Notice]:
+    available = [m for m in pair.members if not m.on_leave]
+    since = now - pair.start
+    over = since >= timedelta(minutes=rules.SESSION_MAX_MINUTES)  # the day's patrol is past
+    if (
+        not pair.scheduled
+        or not available
+        or over
+        or since < timedelta(minutes=rules.NUDGE_AFTER_MIN)
+    ):
+        return []
+    out = [m for m in available if m.checked_in]
+    waiting = [m for m in available if not m.checked_in]
+    day = local_date(now, rules.tz).isoformat()
+    notices: list[Notice] = []
+    for member in waiting:
+        notices.extend(_nudge(pair, member, out[0] if out else None, day, rules))
+    if not out and since >= timedelta(minutes=rules.LEAD_ALERT_AFTER_MIN):
+        start = local_clock(pair.start, rules.tz)
+        for lead in pair.leads:
+            body = texts.render(
+                "nudge_lead", lead.language, pair=pair.code, zone=pair.zone, time=start
+            )
+            key = f"nudge_lead:{pair.pair_id}:{lead.volunteer_id}:{day}"
+            notices.append(Notice(lead, body, "alert", key))
+    return notices
+
+
+def _nudge(
+    pair: PairToday, member: PairMember, partner_out: PairMember | None, day: str, rules: Settings
+) -> list[Notice]:
+    person = member.contact
+    if member.opted_out:
+        # After STOP we may not text them: the leads are asked to call instead.
+        return [
+            Notice(
+                lead,
+                texts.render("nudge_stopped_lead", lead.language, name=person.name, pair=pair.code),
+                "alert",
+                f"nudge_stopped:{person.volunteer_id}:{lead.volunteer_id}:{day}",
+            )
+            for lead in pair.leads
+        ]
+    name = texts.short_name(person.name, person.language)
+    if partner_out is None:
+        start = local_clock(pair.start, rules.tz)
+        body = texts.render("nudge_both", person.language, name=name, time=start)
+    else:
+        partner = texts.short_name(partner_out.contact.name, person.language)
+        body = texts.render("nudge_partner", person.language, name=name, partner=partner)
+    return [Notice(person, body, "nudge", f"nudge:{person.volunteer_id}:{day}")]

@@ -48,11 +48,12 @@ def take_leave(
     if not _valid(days):
         return Outcome("leave", _reply("leave_ask_days", vol.language))
     assert days is not None
-    until = local_date(now, rules.tz) + timedelta(days=days - 1)
+    today = local_date(now, rules.tz)
+    until = today + timedelta(days=days - 1)
     me = Contact(vol.id, vol.name, vol.phone, vol.language)
     notices = _tell_others(me, days, until, partner, leads)
     reply = _reply("leave_taken", vol.language, days=days, until=_day(until, vol.language))
-    return Outcome("leave", reply, (SetLeave(vol.id, until),), notices)
+    return Outcome("leave", reply, (SetLeave(vol.id, until, today),), notices)
 
 
 def leave_for(
@@ -74,7 +75,8 @@ def leave_for(
         return Outcome("leave", _reply("leave_name_not_found", lang, name=name))
     assert days is not None
     person = target.volunteer
-    until = local_date(now, rules.tz) + timedelta(days=days - 1)
+    today = local_date(now, rules.tz)
+    until = today + timedelta(days=days - 1)
     own = texts.render(
         "leave_by_lead", person.language, days=days, until=_day(until, person.language)
     )
@@ -84,20 +86,31 @@ def leave_for(
         *_tell_others(person, days, until, target.partner, others),
     )
     reply = _reply("leave_set_for", lang, name=person.name, days=days, until=_day(until, lang))
-    return Outcome("leave", reply, (SetLeave(person.volunteer_id, until),), notices)
+    return Outcome("leave", reply, (SetLeave(person.volunteer_id, until, today),), notices)
 
 
-def come_back(vol: VolunteerState, partner: Contact | None) -> Outcome:
+def come_back(
+    vol: VolunteerState, partner: Contact | None, now: datetime, rules: Settings
+) -> Outcome:
     """End the sender's leave early (or say kindly that there is none)."""
-    if vol.on_leave_until is None:
+    today = local_date(now, rules.tz)
+    if vol.on_leave_until is None or vol.on_leave_until < today:
         return Outcome("back", _reply("not_on_leave", vol.language))
+    # The days already taken stay leave (a late day close still reads them as excused).
+    yesterday = today - timedelta(days=1)
+    if _started_before(vol, today):
+        ended = SetLeave(vol.id, yesterday, vol.on_leave_from, in_force=False)
+    else:
+        ended = SetLeave(vol.id, None, None, in_force=False)
     notices: tuple[Notice, ...] = ()
     if partner is not None:
         body = texts.render("back_partner", partner.language, name=vol.name)
         notices = (Notice(partner, body, "alert"),)
-    return Outcome(
-        "back", _reply("back_from_leave", vol.language), (SetLeave(vol.id, None),), notices
-    )
+    return Outcome("back", _reply("back_from_leave", vol.language), (ended,), notices)
+
+
+def _started_before(vol: VolunteerState, today: date) -> bool:
+    return vol.on_leave_from is not None and vol.on_leave_from < today
 
 
 def _tell_others(

@@ -24,6 +24,7 @@ class VolunteerState:
     pair_id: int | None
     zone_name: str
     on_leave_until: date | None = None
+    on_leave_from: date | None = None
 
 
 @dataclass(frozen=True)
@@ -185,10 +186,12 @@ class UndoCheckOut:
 
 @dataclass(frozen=True)
 class SetLeave:
-    """Put a volunteer on leave until a day (inclusive), or back (None)."""
+    """Put a volunteer on leave from one day to another (inclusive), or end it (None)."""
 
     volunteer_id: int
     until: date | None
+    start: date | None = None
+    in_force: bool = True  # False when leave ends (status back to active)
 
 
 @dataclass(frozen=True)

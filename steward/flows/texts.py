@@ -287,6 +287,53 @@ TEXTS: Catalogue = {
         "zh": "您目前没有请假。",
         "en": "You are not on leave.",
     },
+    # ---- nudges and the absence ladder (scheduler) ----
+    "nudge_both": {
+        "zh": "{name}，今天{time}的巡查还没签到。出发时回复1签到；不方便可回复“请假1”。",
+        "en": "{name}, today's {time} patrol has no check-in yet. Text IN when you set out, "
+        "or LEAVE 1 if you cannot come.",
+    },
+    "nudge_partner": {
+        "zh": "{name}，您的搭档{partner}已在巡查，您出发时请回复1签到。",
+        "en": "{name}, your partner {partner} is already out on patrol. Text IN when you set out.",
+    },
+    "nudge_lead": {
+        "zh": "{pair}组（{zone}）今天{time}的巡查，到现在还没有人签到。",
+        "en": "Pair {pair} ({zone}): nobody has checked in for today's {time} patrol yet.",
+    },
+    "nudge_stopped_lead": {
+        "zh": "{name}（{pair}组）已退订短信，今天还没签到，请电话联系。",
+        "en": "{name} (pair {pair}) has unsubscribed from texts and has not checked in today; "
+        "please call.",
+    },
+    "ladder_remind": {
+        "zh": "{name}，您已连续{count}次排班没有巡查。一切还好吗？有困难可回复“请假”或联系片长。",
+        "en": "{name}, you have missed {count} patrols in a row. Is everything all right? "
+        "Text LEAVE if you need a break, or call your lead.",
+    },
+    "ladder_talk": {
+        "zh": "{name}（{pair}组）已连续{count}次排班没有巡查，请找时间和他聊聊。",
+        "en": "{name} (pair {pair}) has missed {count} patrols in a row. "
+        "Please find a moment to talk with them.",
+    },
+    "ladder_flag": {
+        "zh": "{name}（{community}{pair}组）{reason}，已列入待审名单，请街道决定保留或解除。",
+        "en": "{name} ({community}, pair {pair}): {reason}. Now on the review list; "
+        "please decide to keep or remove.",
+    },
+    "flag_reason_run": {
+        "zh": "已连续{count}次排班没有巡查",
+        "en": "missed {count} patrols in a row",
+    },
+    "flag_reason_ratio": {
+        "zh": "近30天完成不到一半",
+        "en": "fewer than half the patrols done in 30 days",
+    },
+    "vacancy": {
+        "zh": "{name}已不再担任小巷管家，{pair}组（{zone}）缺一人，请安排递补。",
+        "en": "{name} is no longer a steward. Pair {pair} ({zone}) needs a new member; "
+        "please find one.",
+    },
     "not_yet_available": {
         "zh": "此功能暂未开通短信办理，请联系片长。{menu}",
         "en": "This is not available by text yet; please contact your lead. {menu}",

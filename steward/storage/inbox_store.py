@@ -264,6 +264,7 @@ async def _volunteer_state(vol: Volunteer, conn: BaseDBAsyncClient) -> Volunteer
         pair_id=vol.pair_id,
         zone_name=zone_name,
         on_leave_until=vol.on_leave_until,
+        on_leave_from=vol.on_leave_from,
     )
 
 
@@ -492,12 +493,14 @@ async def _close_session(
 async def _set_leave(effect: SetLeave, conn: BaseDBAsyncClient) -> None:
     person = await Volunteer.filter(id=effect.volunteer_id).using_db(conn).get()
     person.on_leave_until = effect.until
+    person.on_leave_from = effect.start
     # Only an active volunteer's status follows leave; a flagged or removed one keeps theirs.
-    if effect.until is not None and person.status == VolunteerStatus.ACTIVE:
+    if effect.in_force and person.status == VolunteerStatus.ACTIVE:
         person.status = VolunteerStatus.ON_LEAVE
-    elif effect.until is None and person.status == VolunteerStatus.ON_LEAVE:
+    elif not effect.in_force and person.status == VolunteerStatus.ON_LEAVE:
         person.status = VolunteerStatus.ACTIVE
-    await person.save(using_db=conn, update_fields=["on_leave_until", "status", "updated_at"])
+    fields = ["on_leave_until", "on_leave_from", "status", "updated_at"]
+    await person.save(using_db=conn, update_fields=fields)
 
 
 async def _confirm_session(effect: ConfirmSession, now: datetime, conn: BaseDBAsyncClient) -> None:

@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from steward.clock import utc
-from steward.flows.jobs import JobPlan, OpenReport, OpenSessionItem, SessionPlan
+from steward.flows import attendance
+from steward.flows.jobs import (
+    JobPlan,
+    OpenReport,
+    OpenSessionItem,
+    PairMember,
+    PairToday,
+    SessionPlan,
+)
 from steward.flows.state import Contact, Notice, SessionState
+from steward.settings import parse_hhmm
 from steward.storage import report_store
 from steward.storage.models import (
     Community,
     HoursEntry,
     OptOut,
     OutboxMessage,
+    Pair,
     PatrolSession,
     Report,
     ReportEvent,
     Role,
     Volunteer,
+    Zone,
 )
 from steward.storage.outbox_store import PRIORITY, NewMessage, enqueue, notify_committed
 
@@ -153,5 +166,56 @@ async def apply_session_plan(
                     using_db=conn,
                 )
         queued = await _enqueue_all(plan.notices, now, not_before, conn)
+    notify_committed()
+    return queued
+
+
+async def pairs_today(today: date, tz: ZoneInfo) -> list[PairToday]:
+    """Every pair with its members' state for the local day `today`."""
+    result = []
+    for pair in await Pair.all().order_by("id"):
+        members = (
+            await Volunteer.filter(pair_id=pair.id, role=Role.STEWARD)
+            .exclude(status="removed")
+            .order_by("id")
+        )
+        if not members:
+            continue
+        zone = await Zone.filter(id=pair.zone_id).first() if pair.zone_id else None
+        start = datetime.combine(today, parse_hhmm(pair.patrol_start), tzinfo=tz)
+        result.append(
+            PairToday(
+                pair_id=int(pair.id),
+                code=pair.code,
+                zone=zone.name if zone else "",
+                start=utc(start),
+                scheduled=attendance.scheduled_on(pair.patrol_days, today),
+                members=tuple([await _member_today(v, today) for v in members]),
+                leads=await _people(Role.LEAD, community_id=pair.community_id),
+            )
+        )
+    return result
+
+
+async def _member_today(vol: Volunteer, today: date) -> PairMember:
+    return PairMember(
+        contact=report_store.contact(vol),
+        # closed_by is NULL while a session is open: NOT (closed_by = 'undone') would drop it.
+        checked_in=await PatrolSession.filter(
+            Q(closed_by__isnull=True) | ~Q(closed_by="undone"),
+            volunteer_id=vol.id,
+            local_date=today,
+        ).exists(),
+        on_leave=attendance.on_leave(vol.on_leave_from, vol.on_leave_until, today),
+        opted_out=await OptOut.filter(address=vol.phone).exists(),
+    )
+
+
+async def queue_notices(
+    notices: tuple[Notice, ...], now: datetime, not_before: datetime
+) -> list[Notice]:
+    """Queue a job's messages in one transaction; return those that were new."""
+    async with in_transaction() as conn:
+        queued = await _enqueue_all(notices, now, not_before, conn)
     notify_committed()
     return queued

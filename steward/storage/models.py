@@ -111,7 +111,10 @@ class Volunteer(Model):
     role = fields.CharEnumField(Role, max_length=10, default=Role.STEWARD)
     language = fields.CharField(max_length=2, default="zh")
     status = fields.CharEnumField(VolunteerStatus, max_length=10, default=VolunteerStatus.ACTIVE)
+    on_leave_from = fields.DateField(null=True)
     on_leave_until = fields.DateField(null=True)
+    # The absence ladder counts only days after this (the office's "keep" resets it).
+    ladder_reset_on = fields.DateField(null=True)
     street: fields.ForeignKeyRelation[Street] = fields.ForeignKeyField(
         "models.Street", related_name="volunteers", on_delete=fields.RESTRICT
     )
@@ -134,6 +137,25 @@ class Volunteer(Model):
 
     class Meta:
         table = "volunteers"
+
+
+class AttendanceDay(Model):
+    """One volunteer's settled day (day close): done, partial, absent, excused or off."""
+
+    id = fields.BigIntField(primary_key=True)
+    volunteer: fields.ForeignKeyRelation[Volunteer] = fields.ForeignKeyField(
+        "models.Volunteer", related_name="attendance", on_delete=fields.CASCADE
+    )
+    local_date = fields.DateField()
+    status = fields.CharField(max_length=10)
+    minutes = fields.IntField(default=0)
+    settled_at = fields.DatetimeField()
+
+    volunteer_id: int
+
+    class Meta:
+        table = "attendance_days"
+        unique_together = (("volunteer", "local_date"),)
 
 
 class OptOut(Model):
