@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
@@ -83,11 +83,29 @@ async def run_nudges_job(rules: Settings, now: datetime, *, dry_run: bool) -> li
     return await jobs_store.queue_notices(notices, now, jobs.quiet_until(now, rules))
 
 
+CATCH_UP_DAYS = 7
+
+
+async def run_day_close_job(rules: Settings, now: datetime, *, dry_run: bool) -> list[Notice]:
+    """Settle every unsettled day up to the last DAY_CLOSE (a week back at most), oldest first."""
+    last = jobs.day_to_close(now, rules)
+    sent: list[Notice] = []
+    for back in range(CATCH_UP_DAYS - 1, -1, -1):
+        day = last - timedelta(days=back)
+        plan = jobs.day_close(await jobs_store.steward_days(day, rules.tz), day, rules)
+        if dry_run:
+            sent += await jobs_store.pending_notices(plan.notices)
+        else:
+            sent += await jobs_store.apply_day_close(plan, now, jobs.quiet_until(now, rules))
+    return sent
+
+
 # Every scheduled job by name: `steward jobs run NAME` and the scheduler use this table.
 JOBS: dict[str, Callable[..., Awaitable[list[Notice]]]] = {
     "reports": run_reports_job,
     "sessions": run_sessions_job,
     "nudges": run_nudges_job,
+    "day_close": run_day_close_job,
 }
 
 

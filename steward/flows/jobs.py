@@ -8,11 +8,19 @@ run sends nothing new.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from steward.clock import local_clock, local_date, utc
-from steward.flows import grammar, texts
-from steward.flows.state import CloseSession, Contact, MoveReport, Notice, ReportView, SessionState
+from steward.flows import attendance, grammar, patrol, texts
+from steward.flows.state import (
+    AwardPoints,
+    CloseSession,
+    Contact,
+    MoveReport,
+    Notice,
+    ReportView,
+    SessionState,
+)
 from steward.settings import Settings, parse_hhmm
 
 URGENT_ACK_HOURS = 2
@@ -269,3 +277,129 @@ def _nudge(
         partner = texts.short_name(partner_out.contact.name, person.language)
         body = texts.render("nudge_partner", person.language, name=name, partner=partner)
     return [Notice(person, body, "nudge", f"nudge:{person.volunteer_id}:{day}")]
+
+
+# ---- day close ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StewardDay:
+    """One steward's day to settle, with what the ladder needs."""
+
+    contact: Contact
+    status: str  # the volunteer's status (active, on_leave, flagged)
+    pair_code: str
+    community: str
+    minutes: int  # confirmed patrol minutes that day
+    scheduled: bool
+    excused: bool
+    history: tuple[str, ...]  # settled days before this one since the last ladder reset
+    day_award_given: bool
+    day_awards_so_far: int
+    leads: tuple[Contact, ...]
+    office: tuple[Contact, ...]
+
+
+@dataclass(frozen=True)
+class Settled:
+    volunteer_id: int
+    status: str
+    minutes: int
+
+
+@dataclass(frozen=True)
+class DayClosePlan:
+    day: date
+    settled: tuple[Settled, ...]
+    awards: tuple[AwardPoints, ...]
+    flagged: tuple[int, ...]
+    notices: tuple[Notice, ...]
+
+
+def day_to_close(now: datetime, rules: Settings) -> date:
+    """The latest local day whose DAY_CLOSE has passed (a late run still settles the right day)."""
+    local = utc(now).astimezone(rules.tz)
+    if local.time() >= parse_hhmm(rules.DAY_CLOSE):
+        return local.date()
+    return local.date() - timedelta(days=1)
+
+
+def day_close(items: list[StewardDay], day: date, rules: Settings) -> DayClosePlan:
+    """Settle each steward's day, pay the done days, and climb the absence ladder."""
+    settled, awards, flagged, notices = [], [], [], []
+    for item in items:
+        person = item.contact
+        status = attendance.day_status(
+            minutes=item.minutes,
+            scheduled=item.scheduled,
+            excused=item.excused,
+            target=rules.PATROL_MINUTES,
+        )
+        settled.append(Settled(person.volunteer_id, status, item.minutes))
+        if status == "done" and not item.day_award_given:
+            key = patrol.patrol_day_award_key(person.volunteer_id, day, item.day_awards_so_far)
+            awards.append(
+                AwardPoints(
+                    rules.POINTS_DONE_DAY, "patrol_day", day, key, volunteer_id=person.volunteer_id
+                )
+            )
+        history = (*item.history, status)
+        step = attendance.ladder_step(history)
+        if step.step in ("remind", "talk"):
+            notices.extend(_ladder_notices(item, step, day))
+        low = attendance.too_few_done(history)
+        if (step.step == "flag" or low) and item.status in ("active", "on_leave"):
+            flagged.append(person.volunteer_id)
+            notices.extend(_flag_notices(item, step.absences if step.step == "flag" else None, day))
+    return DayClosePlan(day, tuple(settled), tuple(awards), tuple(flagged), tuple(notices))
+
+
+def _ladder_notices(item: StewardDay, step: attendance.LadderStep, day: date) -> list[Notice]:
+    person = item.contact
+    key = f"ladder_{step.step}:{person.volunteer_id}:{day.isoformat()}"
+    if step.step == "remind":
+        name = texts.short_name(person.name, person.language)
+        body = texts.render("ladder_remind", person.language, name=name, count=step.absences)
+        return [Notice(person, body, "nudge", key)]
+    return [
+        Notice(
+            lead,
+            texts.render(
+                "ladder_talk",
+                lead.language,
+                name=person.name,
+                pair=item.pair_code,
+                count=step.absences,
+            ),
+            "alert",
+            f"{key}:{lead.volunteer_id}",
+        )
+        for lead in item.leads
+    ]
+
+
+def _flag_notices(item: StewardDay, run: int | None, day: date) -> list[Notice]:
+    person = item.contact
+    notices = []
+    for staff in item.office:
+        if run is not None:
+            reason = texts.render("flag_reason_run", staff.language, count=run)
+        else:
+            reason = texts.render("flag_reason_ratio", staff.language)
+        body = texts.render(
+            "ladder_flag",
+            staff.language,
+            name=person.name,
+            community=item.community,
+            pair=item.pair_code,
+            reason=reason,
+        )
+        notices.append(
+            Notice(
+                staff,
+                body,
+                "alert",
+                f"flagged:{person.volunteer_id}:{staff.volunteer_id}:{day.isoformat()}",
+            )
+        )
+    return notices

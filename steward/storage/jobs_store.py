@@ -3,36 +3,44 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from steward.clock import utc
 from steward.flows import attendance
 from steward.flows.jobs import (
+    DayClosePlan,
     JobPlan,
     OpenReport,
     OpenSessionItem,
     PairMember,
     PairToday,
     SessionPlan,
+    StewardDay,
 )
 from steward.flows.state import Contact, Notice, SessionState
 from steward.settings import parse_hhmm
 from steward.storage import report_store
+from steward.storage.inbox_store import add_points
 from steward.storage.models import (
+    AttendanceDay,
     Community,
     HoursEntry,
     OptOut,
     OutboxMessage,
     Pair,
     PatrolSession,
+    PointsEntry,
     Report,
     ReportEvent,
     Role,
     Volunteer,
+    VolunteerStatus,
     Zone,
 )
 from steward.storage.outbox_store import PRIORITY, NewMessage, enqueue, notify_committed
@@ -217,5 +225,84 @@ async def queue_notices(
     """Queue a job's messages in one transaction; return those that were new."""
     async with in_transaction() as conn:
         queued = await _enqueue_all(notices, now, not_before, conn)
+    notify_committed()
+    return queued
+
+
+async def steward_days(day: date, tz: ZoneInfo) -> list[StewardDay]:
+    """Stewards whose `day` is not settled yet, with what settling it needs."""
+    items = []
+    people = (
+        await Volunteer.filter(role=Role.STEWARD, pair_id__isnull=False)
+        .exclude(status="removed")
+        .order_by("id")
+    )
+    for vol in people:
+        joined = utc(vol.created_at).astimezone(tz).date()
+        if day < joined or await AttendanceDay.filter(volunteer_id=vol.id, local_date=day).exists():
+            continue
+        items.append(await _steward_day(vol, day))
+    return items
+
+
+async def _steward_day(vol: Volunteer, day: date) -> StewardDay:
+    pair = await Pair.get(id=vol.pair_id)
+    community = await Community.get(id=vol.community_id)
+    minutes = await PatrolSession.filter(
+        volunteer_id=vol.id,
+        local_date=day,
+        ended_at__isnull=False,
+        confirmed=True,
+        closed_by__in=["volunteer", "auto"],
+    ).values_list("minutes", flat=True)
+    history = AttendanceDay.filter(volunteer_id=vol.id, local_date__lt=day)
+    if vol.ladder_reset_on is not None:
+        history = history.filter(local_date__gt=vol.ladder_reset_on)
+    statuses = await history.order_by("-local_date").limit(60).values_list("status", flat=True)
+    awards = await PointsEntry.filter(
+        volunteer_id=vol.id, local_date=day, kind="patrol_day"
+    ).values_list("amount", flat=True)
+    return StewardDay(
+        contact=report_store.contact(vol),
+        status=str(vol.status),
+        pair_code=pair.code,
+        community=community.name,
+        minutes=sum(int(cast(int, m) or 0) for m in minutes),
+        scheduled=attendance.scheduled_on(pair.patrol_days, day),
+        excused=attendance.on_leave(vol.on_leave_from, vol.on_leave_until, day),
+        history=tuple(str(s) for s in reversed(statuses)),
+        day_award_given=sum(int(cast(int, a)) for a in awards) > 0,
+        day_awards_so_far=len(awards),
+        leads=await _people(Role.LEAD, community_id=vol.community_id),
+        office=await _people(Role.OFFICE, street_id=vol.street_id),
+    )
+
+
+async def apply_day_close(plan: DayClosePlan, now: datetime, not_before: datetime) -> list[Notice]:
+    """Store a settled day in one transaction; a concurrent run's rows win and ours step aside."""
+    async with in_transaction() as conn:
+        for row in plan.settled:
+            try:
+                async with in_transaction(conn.connection_name) as savepoint:
+                    await AttendanceDay.create(
+                        volunteer_id=row.volunteer_id,
+                        local_date=plan.day,
+                        status=row.status,
+                        minutes=row.minutes,
+                        settled_at=now,
+                        using_db=savepoint,
+                    )
+            except IntegrityError:
+                continue
+        for award in plan.awards:
+            assert award.volunteer_id is not None
+            await add_points(award.volunteer_id, award, now, conn)
+        if plan.flagged:
+            await (
+                Volunteer.filter(id__in=list(plan.flagged), status__in=["active", "on_leave"])
+                .using_db(conn)
+                .update(status=VolunteerStatus.FLAGGED)
+            )
+        queued = await _enqueue_all(plan.notices, now, not_before, conn)
     notify_committed()
     return queued
