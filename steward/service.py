@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
+from steward import digest_service
 from steward.clock import local_date
 from steward.flows import inbox, jobs
 from steward.flows.state import Notice
@@ -106,6 +107,7 @@ JOBS: dict[str, Callable[..., Awaitable[list[Notice]]]] = {
     "sessions": run_sessions_job,
     "nudges": run_nudges_job,
     "day_close": run_day_close_job,
+    "digest": digest_service.run_digest_job,
 }
 
 

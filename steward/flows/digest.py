@@ -115,9 +115,9 @@ def urgent_open(reports: Sequence[ReportFacts]) -> tuple[UrgentReport, ...]:
     )
 
 
-def top_three(points: dict[str, int]) -> tuple[tuple[str, int], ...]:
+def top_three(points: Sequence[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
     """Best three by this month's points; ties by name so the digest reads the same every run."""
-    ranked = sorted((item for item in points.items() if item[1] > 0), key=lambda i: (-i[1], i[0]))
+    ranked = sorted((item for item in points if item[1] > 0), key=lambda i: (-i[1], i[0]))
     return tuple(ranked[:3])
 
 
@@ -169,7 +169,7 @@ def _reports_full(data: DigestData, en: bool) -> str:
     head = f"New reports: {data.new_reports}" if en else f"新上报{data.new_reports}件"
     if not data.new_by_category:
         return head
-    items = [f"{_category(code, en)} {n}" for code, n in data.new_by_category]
+    items = _category_counts(data, en)
     return f"{head} ({', '.join(items)})" if en else f"{head}（{'，'.join(items)}）"
 
 
@@ -187,8 +187,10 @@ def _urgent_item(report: UrgentReport, language: str, *, place_limit: int) -> st
     return f"#{report.number}{category}" + (f" {place}" if place else "")
 
 
-def _category(code: int, en: bool) -> str:
-    return grammar.category_name(code, "en" if en else "zh")
+def _category_counts(data: DigestData, en: bool) -> list[str]:
+    if en:
+        return [f"{grammar.category_name(code, 'en')} {n}" for code, n in data.new_by_category]
+    return [f"{grammar.category_name(code, 'zh')}{n}" for code, n in data.new_by_category]
 
 
 def _join(items: Sequence[str], en: bool) -> str:
@@ -253,13 +255,17 @@ def _sms(data: DigestData, language: str, shape: _Shape) -> str:
         spent = texts.duration(data.patrol_minutes, language)
         parts.append(f"Patrol {spent}" if en else f"时长{spent}")
     if shape.top and data.top_stewards:
-        ranked = [f"{name} {points}" if en else f"{name}{points}" for name, points in data.top_stewards]
+        ranked = [
+            f"{name} {points}" if en else f"{name}{points}" for name, points in data.top_stewards
+        ]
         parts.append(("Top: " if en else "月榜：") + _join(ranked, en))
     return "\n".join(parts)
 
 
 def _sms_head(data: DigestData, en: bool, shape: _Shape) -> str:
-    street = data.street if shape.street_limit is None else texts.clip(data.street, shape.street_limit)
+    street = (
+        data.street if shape.street_limit is None else texts.clip(data.street, shape.street_limit)
+    )
     return f"{street} {data.day.month}/{data.day.day}" + ("" if en else "日报")
 
 
@@ -279,7 +285,7 @@ def _sms_pairs(data: DigestData, en: bool) -> str:
 def _sms_reports(data: DigestData, en: bool, shape: _Shape) -> str:
     new = f"New {data.new_reports}" if en else f"新报{data.new_reports}"
     if shape.categories and data.new_by_category:
-        items = [f"{_category(code, en)} {n}" for code, n in data.new_by_category]
+        items = _category_counts(data, en)
         new += f" ({', '.join(items)})" if en else f"（{'，'.join(items)}）"
     if en:
         return f"{new}, open {data.open_reports}, overdue {data.overdue_reports}"
@@ -293,11 +299,13 @@ def _sms_urgent(data: DigestData, language: str, shape: _Shape) -> str:
     if not shown:
         return head
     if shape.urgent_detail:
-        items = [_urgent_item(r, language, place_limit=10) for r in shown]
+        listed = ("; " if en else "；").join(
+            _urgent_item(r, language, place_limit=10) for r in shown
+        )
     else:
-        items = [f"#{r.number}" for r in shown]
+        listed = " ".join(f"#{r.number}" for r in shown)
     more = len(shown) < len(data.urgent_open)
-    return f"{head}: " + ("; " if en else "；").join(items) + _more(more, en)
+    return head + _colon(en) + listed + _more(more, en)
 
 
 def _sms_flagged(data: DigestData, en: bool, shape: _Shape) -> str:
@@ -306,7 +314,11 @@ def _sms_flagged(data: DigestData, en: bool, shape: _Shape) -> str:
     if not shown:
         return head
     more = len(shown) < len(data.flagged)
-    return f"{head}: " + (", " if en else "、").join(shown) + _more(more, en)
+    return head + _colon(en) + (", " if en else "、").join(shown) + _more(more, en)
+
+
+def _colon(en: bool) -> str:
+    return ": " if en else "："
 
 
 def _more(clipped: bool, en: bool) -> str:
