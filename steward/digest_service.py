@@ -16,7 +16,7 @@ from steward.flows.digest import digest_sms, digest_text
 from steward.flows.state import Notice
 from steward.settings import Settings
 from steward.storage import digest_store, jobs_store
-from steward.storage.outbox_store import PRIORITY, NewMessage, enqueue, notify_committed
+from steward.storage.outbox_store import enqueue, from_notice, notify_committed
 
 
 async def run_digest_job(rules: Settings, now: datetime, *, dry_run: bool) -> list[Notice]:
@@ -57,17 +57,7 @@ async def _enqueue(notices: list[Notice], now: datetime, not_before: datetime) -
     queued = []
     async with in_transaction() as conn:
         for notice in notices:
-            message = NewMessage(
-                channel="sms",
-                address=notice.to.phone,
-                body=notice.body,
-                kind=notice.kind,
-                priority=PRIORITY["digest"],
-                dedupe_key=notice.dedupe_key,
-                volunteer_id=notice.to.volunteer_id,
-                not_before=not_before,
-            )
-            if await enqueue(message, now, conn) is not None:
+            if await enqueue(from_notice(notice, not_before=not_before), now, conn) is not None:
                 queued.append(notice)
     notify_committed()
     return queued

@@ -337,10 +337,9 @@ def day_close(items: list[StewardDay], day: date, rules: Settings) -> DayClosePl
         )
         settled.append(Settled(person.volunteer_id, status, item.minutes))
         if status == "done" and not item.day_award_given:
-            key = patrol.patrol_day_award_key(person.volunteer_id, day, item.day_awards_so_far)
             awards.append(
-                AwardPoints(
-                    rules.POINTS_DONE_DAY, "patrol_day", day, key, volunteer_id=person.volunteer_id
+                patrol.day_award(
+                    person.volunteer_id, day, item.day_awards_so_far, rules.POINTS_DONE_DAY
                 )
             )
         history = (*item.history, status)

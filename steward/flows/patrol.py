@@ -24,9 +24,16 @@ from steward.flows.state import (
 from steward.settings import Settings
 
 
-def patrol_day_award_key(volunteer_id: int, day: date, generation: int) -> str:
-    """Key that makes the "done day" award happen once per day (a new generation after an undo)."""
-    return f"patrol_day:{volunteer_id}:{day.isoformat()}:{generation}"
+def day_award(
+    volunteer_id: int, day: date, generation: int, amount: int, *, note: str = ""
+) -> AwardPoints:
+    """The "done day" points (or their reversal), once per day and generation.
+
+    The key makes the award idempotent; an undo adds a reversal under the next generation, so a
+    later check-out that reaches the goal again can pay again.
+    """
+    key = f"patrol_day:{volunteer_id}:{day.isoformat()}:{generation}"
+    return AwardPoints(amount, "patrol_day", day, key, note=note, volunteer_id=volunteer_id)
 
 
 def check_in(vol: VolunteerState, day: PatrolDay, now: datetime, rules: Settings) -> Outcome:
@@ -74,12 +81,7 @@ def check_out(vol: VolunteerState, day: PatrolDay, now: datetime, rules: Setting
         key = "checked_out_goal"
         values["points"] = str(rules.POINTS_DONE_DAY)
         effects.append(
-            AwardPoints(
-                rules.POINTS_DONE_DAY,
-                "patrol_day",
-                session.local_date,
-                patrol_day_award_key(vol.id, session.local_date, day.day_awards_so_far),
-            )
+            day_award(vol.id, session.local_date, day.day_awards_so_far, rules.POINTS_DONE_DAY)
         )
     else:
         key = "checked_out_partial"
@@ -117,11 +119,11 @@ def _undo_check_out(
     minutes_without = day.closed_minutes_today - closed.minutes
     if day.day_award_given and minutes_without < rules.PATROL_MINUTES and closed.confirmed:
         effects.append(
-            AwardPoints(
-                -rules.POINTS_DONE_DAY,
-                "patrol_day",
+            day_award(
+                vol.id,
                 closed.local_date,
-                patrol_day_award_key(vol.id, closed.local_date, day.day_awards_so_far),
+                day.day_awards_so_far,
+                -rules.POINTS_DONE_DAY,
                 note="undo",
             )
         )
@@ -154,14 +156,11 @@ def confirm_session(
         key = "session_confirmed_goal"
         values["points"] = str(rules.POINTS_DONE_DAY)
         effects.append(
-            AwardPoints(
-                rules.POINTS_DONE_DAY,
-                "patrol_day",
+            day_award(
+                person.volunteer_id,
                 session.local_date,
-                patrol_day_award_key(
-                    person.volunteer_id, session.local_date, day.day_awards_so_far
-                ),
-                volunteer_id=person.volunteer_id,
+                day.day_awards_so_far,
+                rules.POINTS_DONE_DAY,
             )
         )
     notice = Notice(

@@ -26,7 +26,6 @@ from steward.flows.state import (
     InboxContext,
     LeaveTarget,
     MoveReport,
-    Notice,
     OpenSession,
     Outcome,
     PatrolDay,
@@ -53,7 +52,7 @@ from steward.storage.models import (
     Volunteer,
     VolunteerStatus,
 )
-from steward.storage.outbox_store import PRIORITY, NewMessage, enqueue
+from steward.storage.outbox_store import PRIORITY, NewMessage, enqueue, from_notice
 
 LOOP_WINDOW = timedelta(minutes=2)
 COURTESY_WINDOW = timedelta(hours=24)
@@ -357,7 +356,7 @@ async def apply_outcome(
     for effect in outcome.effects:
         await _apply(effect, row, vol, now, conn)
     for notice in outcome.notices:
-        await enqueue(_notice_message(notice), now, conn)
+        await enqueue(from_notice(notice), now, conn)
     replied = False
     if outcome.reply is not None:
         msg = NewMessage(
@@ -378,19 +377,6 @@ async def apply_outcome(
     row.volunteer_id = vol.id if vol else None
     await row.save(
         using_db=conn, update_fields=["processed_at", "intent", "replied", "volunteer_id"]
-    )
-
-
-def _notice_message(notice: Notice) -> NewMessage:
-    # SMS for now; the Telegram issue routes leads' alerts to their group instead.
-    return NewMessage(
-        channel="sms",
-        address=notice.to.phone,
-        body=notice.body,
-        kind=notice.kind,
-        priority=PRIORITY["alert"],
-        dedupe_key=notice.dedupe_key,
-        volunteer_id=notice.to.volunteer_id,
     )
 
 

@@ -23,7 +23,7 @@ from steward.flows.jobs import (
     SessionPlan,
     StewardDay,
 )
-from steward.flows.state import Contact, Notice, SessionState
+from steward.flows.state import Notice, SessionState
 from steward.settings import parse_hhmm
 from steward.storage import report_store
 from steward.storage.inbox_store import add_points
@@ -43,7 +43,7 @@ from steward.storage.models import (
     VolunteerStatus,
     Zone,
 )
-from steward.storage.outbox_store import PRIORITY, NewMessage, enqueue, notify_committed
+from steward.storage.outbox_store import enqueue, from_notice, notify_committed
 
 
 async def open_reports() -> list[OpenReport]:
@@ -64,30 +64,12 @@ async def open_reports() -> list[OpenReport]:
             OpenReport(
                 report=report_store.report_view(row, community.street_id),
                 community_name=community.name,
-                leads=await _people(Role.LEAD, community_id=community.id),
-                office=await _people(Role.OFFICE, street_id=community.street_id),
+                leads=await report_store.people(Role.LEAD, community_id=community.id),
+                office=await report_store.people(Role.OFFICE, street_id=community.street_id),
                 resolved_at=resolved_at,
             )
         )
     return result
-
-
-async def _people(role: Role, **where: object) -> tuple[Contact, ...]:
-    rows = await Volunteer.filter(role=role, **where).exclude(status="removed").order_by("id")
-    return tuple(report_store.contact(v) for v in rows)
-
-
-def _message(notice: Notice, not_before: datetime | None = None) -> NewMessage:
-    return NewMessage(
-        not_before=not_before,
-        channel="sms",
-        address=notice.to.phone,
-        body=notice.body,
-        kind=notice.kind,
-        priority=PRIORITY["alert"],
-        dedupe_key=notice.dedupe_key,
-        volunteer_id=notice.to.volunteer_id,
-    )
 
 
 async def pending_notices(notices: tuple[Notice, ...]) -> list[Notice]:
@@ -122,7 +104,7 @@ async def _enqueue_all(
 ) -> list[Notice]:
     queued = []
     for notice in notices:
-        if await enqueue(_message(notice, not_before), now, conn) is not None:
+        if await enqueue(from_notice(notice, not_before=not_before), now, conn) is not None:
             queued.append(notice)
     return queued
 
@@ -140,7 +122,7 @@ async def open_sessions() -> list[OpenSessionItem]:
         session = SessionState(
             int(row.id), row.local_date, row.started_at, None, None, None, row.confirmed
         )
-        leads = await _people(Role.LEAD, community_id=vol.community_id)
+        leads = await report_store.people(Role.LEAD, community_id=vol.community_id)
         items.append(OpenSessionItem(report_store.contact(vol), session, leads))
     return items
 
@@ -199,7 +181,7 @@ async def pairs_today(today: date, tz: ZoneInfo) -> list[PairToday]:
                 start=utc(start),
                 scheduled=attendance.scheduled_on(pair.patrol_days, today),
                 members=tuple([await _member_today(v, today) for v in members]),
-                leads=await _people(Role.LEAD, community_id=pair.community_id),
+                leads=await report_store.people(Role.LEAD, community_id=pair.community_id),
             )
         )
     return result
@@ -273,8 +255,8 @@ async def _steward_day(vol: Volunteer, day: date) -> StewardDay:
         history=tuple(str(s) for s in reversed(statuses)),
         day_award_given=sum(int(cast(int, a)) for a in awards) > 0,
         day_awards_so_far=len(awards),
-        leads=await _people(Role.LEAD, community_id=vol.community_id),
-        office=await _people(Role.OFFICE, street_id=vol.street_id),
+        leads=await report_store.people(Role.LEAD, community_id=vol.community_id),
+        office=await report_store.people(Role.OFFICE, street_id=vol.street_id),
     )
 
 

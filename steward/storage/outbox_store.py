@@ -15,6 +15,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from steward.flows.state import Notice
 from steward.gateway.messages import OutboundMessage
 from steward.storage.models import OptOut, OutboxMessage, OutboxStatus
 
@@ -48,6 +49,20 @@ class NewMessage:
     in_reply_to_id: int | None = None
     despite_opt_out: bool = False
     not_before: datetime | None = None  # held until then (quiet hours)
+
+
+def from_notice(notice: Notice, *, not_before: datetime | None = None) -> NewMessage:
+    """An SMS to someone other than the sender; its place in the queue follows its kind."""
+    return NewMessage(
+        channel="sms",  # the Telegram issue will route leads' and the office's messages to groups
+        address=notice.to.phone,
+        body=notice.body,
+        kind=notice.kind,
+        priority=PRIORITY.get(notice.kind, PRIORITY["alert"]),
+        dedupe_key=notice.dedupe_key,
+        volunteer_id=notice.to.volunteer_id,
+        not_before=not_before,
+    )
 
 
 async def enqueue(msg: NewMessage, now: datetime, conn: BaseDBAsyncClient) -> int | None:

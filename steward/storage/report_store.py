@@ -77,14 +77,14 @@ async def reserve_number(conn: BaseDBAsyncClient) -> int:
     return int(top or 0) + 1
 
 
-async def _people(role: Role, conn: BaseDBAsyncClient, **where: object) -> tuple[Contact, ...]:
-    rows = await (
-        Volunteer.filter(role=role, **where)
-        .exclude(status=VolunteerStatus.REMOVED)
-        .using_db(conn)
-        .order_by("id")
-    )
-    return tuple(contact(v) for v in rows)
+async def people(
+    role: Role, conn: BaseDBAsyncClient | None = None, **where: object
+) -> tuple[Contact, ...]:
+    """Everyone of a role (leads, office staff) matching `where`, except removed volunteers."""
+    query = Volunteer.filter(role=role, **where).exclude(status=VolunteerStatus.REMOVED)
+    if conn is not None:
+        query = query.using_db(conn)
+    return tuple(contact(v) for v in await query.order_by("id"))
 
 
 async def load_reports_context(
@@ -125,8 +125,8 @@ async def load_reports_context(
         zone_recent=await _views(zone_rows, conn),
         target=target,
         target_reporter=reporter,
-        leads=await _people(Role.LEAD, conn, community_id=community_id),
-        office=await _people(Role.OFFICE, conn, street_id=vol.street_id),
+        leads=await people(Role.LEAD, conn, community_id=community_id),
+        office=await people(Role.OFFICE, conn, street_id=vol.street_id),
     )
 
 

@@ -20,7 +20,7 @@ from steward.storage.models import (
     VolunteerStatus,
     Zone,
 )
-from steward.storage.outbox_store import PRIORITY, NewMessage, enqueue, notify_committed
+from steward.storage.outbox_store import enqueue, from_notice, notify_committed
 
 
 class NotFound(LookupError):
@@ -103,15 +103,6 @@ async def apply(decision: Decision, now: datetime) -> int:
             vol.pair_id = None  # the pair keeps its code and zone: a vacancy to fill (递补)
         await vol.save(using_db=conn)
         for notice in decision.notices:
-            message = NewMessage(
-                channel="sms",
-                address=notice.to.phone,
-                body=notice.body,
-                kind=notice.kind,
-                priority=PRIORITY["alert"],
-                dedupe_key=notice.dedupe_key,
-                volunteer_id=notice.to.volunteer_id,
-            )
-            queued += await enqueue(message, now, conn) is not None
+            queued += await enqueue(from_notice(notice), now, conn) is not None
     notify_committed()
     return queued
