@@ -56,14 +56,30 @@ async def _postgres_reachable(url: str) -> str | None:
     return None
 
 
-async def _reset_postgres(url: str) -> None:
+def _dsn(url: str) -> str:
+    return storage_db.normalise_url(url).replace("asyncpg://", "postgresql://")
+
+
+async def _private_database(url: str) -> str:
+    """Create a database for this test session alone; two runs at once never share tables."""
     import asyncpg
 
-    conn = await asyncpg.connect(
-        storage_db.normalise_url(url).replace("asyncpg://", "postgresql://")
-    )
+    name = f"steward_test_{os.getpid()}"
+    conn = await asyncpg.connect(_dsn(url))
     try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+async def _drop_database(admin_url: str, url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_dsn(admin_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
     finally:
         await conn.close()
 
@@ -80,20 +96,23 @@ def tmp_root() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-async def database_url(backend: str, tmp_root: Path) -> str:
-    """A migrated, empty database for this session."""
+async def database_url(backend: str, tmp_root: Path) -> AsyncIterator[str]:
+    """A migrated, empty database for this session (on PostgreSQL, one made for it)."""
     if backend == "sqlite":
         url = f"sqlite://{tmp_root / 'test.sqlite3'}"
-    else:
-        url = _postgres_url()
-        problem = await _postgres_reachable(url)
-        if problem:
-            if os.environ.get("REQUIRE_POSTGRES") == "1":
-                pytest.fail(f"PostgreSQL required (REQUIRE_POSTGRES=1) but unreachable: {problem}")
-            pytest.skip(f"PostgreSQL not reachable at {url}: {problem}")
-        await _reset_postgres(url)
+        await storage_db.upgrade(url)
+        yield url
+        return
+    admin = _postgres_url()
+    problem = await _postgres_reachable(admin)
+    if problem:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL required (REQUIRE_POSTGRES=1) but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL not reachable at {admin}: {problem}")
+    url = await _private_database(admin)
     await storage_db.upgrade(url)
-    return url
+    yield url
+    await _drop_database(admin, url)
 
 
 @pytest.fixture(scope="session")
