@@ -1,4 +1,4 @@
-"""The one wiring module: builds the ASGI app, its routes, the outbox dispatcher and channels.
+"""The one wiring module: builds the ASGI app, routes, outbox dispatcher, scheduler, channels.
 
 Nothing is read or opened at import time; `create_app(settings)` does it all, and the lifespan
 opens the database, finishes work a crash left behind, and starts the dispatcher.
@@ -24,6 +24,7 @@ from steward.clock import utcnow
 from steward.gateway import twilio_sms
 from steward.gateway.messages import Sender
 from steward.gateway.outbox import Dispatcher, recover_claims
+from steward.gateway.scheduler import Scheduler
 from steward.settings import Settings
 from steward.storage import db, inbox_store, outbox_store
 
@@ -178,9 +179,17 @@ def create_app(settings: Settings, *, own_database: bool = True) -> Starlette:
         if recovered:
             log.info("processed %s message(s) stored before the last stop", recovered)
         dispatcher.start()
+        scheduler = Scheduler(settings) if settings.SCHEDULER else None
+        app.state.scheduler = scheduler
+        if scheduler is not None:
+            await scheduler.start()
+        else:
+            log.info("scheduler off (SCHEDULER=false): run jobs with `steward jobs run`")
         try:
             yield
         finally:
+            if scheduler is not None:  # first: its last jobs still queue through the dispatcher
+                await scheduler.stop()
             unsubscribe()
             await dispatcher.stop()
             if own_database:

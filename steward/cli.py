@@ -9,6 +9,7 @@ from datetime import datetime
 
 import click
 
+from steward import service
 from steward.cli_support import cli_settings, run_with_db
 from steward.settings import Settings
 from steward.storage import db
@@ -85,12 +86,11 @@ def jobs() -> None:
 
 
 @jobs.command(name="run")
-@click.argument("job", type=click.Choice(["reports", "all"]))
+@click.argument("job", type=click.Choice([*service.JOBS, "all"]))
 @click.option("--at", "at", default=None, help="run as of this time (ISO 8601; default now)")
 @click.option("--dry-run", is_flag=True, help="print what would be sent; store nothing")
 def run_job(job: str, at: str | None, dry_run: bool) -> None:
     """Run JOB as of --at."""
-    from steward import service
     from steward.clock import utc, utcnow
 
     async def work(settings: Settings) -> None:
@@ -119,9 +119,13 @@ def _safe_url(url: str) -> str:
 
 
 def _attach_optional_groups() -> None:
+    from steward.cli_digest import digest
+    from steward.cli_review import review
     from steward.cli_roster import roster
 
     cli.add_command(roster)
+    cli.add_command(review)
+    cli.add_command(digest)
 
 
 _attach_optional_groups()

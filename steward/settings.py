@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     OUTBOX_LEASE_SECONDS: int = Field(default=120, gt=0)
     MAX_WEBHOOK_BYTES: int = Field(default=64 * 1024, gt=0)
 
+    # Scheduler (SPEC §5, §9): off in tests that drive jobs by hand; a replica standing by
+    # tries the leader lock this often, so a dead leader is replaced within that time.
+    SCHEDULER: bool = True
+    SCHEDULER_RETRY_SECONDS: float = Field(default=15.0, gt=0)
+
     @field_validator("REPORT_DEPARTMENTS")
     @classmethod
     def _departments(cls, value: dict[int, str]) -> dict[int, str]:

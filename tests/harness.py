@@ -38,6 +38,7 @@ def service_settings(database_url: str, fake: FakeTwilio, **overrides: object) -
         "TWILIO_API_BASE": fake.base_url,
         "TWILIO_MPS": 1000.0,
         "TIMEZONE": "Asia/Shanghai",
+        "SCHEDULER": False,  # tests drive jobs by hand; none must run behind their back
     }
     values.update(overrides)
     return load_settings(**values)

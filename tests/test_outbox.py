@@ -281,3 +281,18 @@ async def test_a_commit_wakes_the_dispatcher(db: str, twilio: FakeTwilio) -> Non
             await svc.settle()  # waits for the woken pass to record the result
     assert [m.to for m in sent] == [street.wang.phone]
     assert (await the_reply()).status == OutboxStatus.SENT
+
+
+async def test_stopping_at_any_moment_leaves_the_database_usable(
+    db: str, twilio: FakeTwilio
+) -> None:
+    # Stopping used to cancel the dispatcher mid-query, which on SQLite left tortoise's
+    # connection lock held: the next transaction then waited forever.
+    from steward.storage.models import Street
+
+    await seed_street()
+    for yields in range(0, 40, 3):
+        async with running_service(service_settings(db, twilio), twilio):
+            for _ in range(yields):
+                await asyncio.sleep(0)
+        assert await asyncio.wait_for(Street.all().count(), 5) == 1

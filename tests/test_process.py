@@ -40,6 +40,7 @@ def serve_env(database_url: str, fake: FakeTwilio, base: str) -> dict[str, str]:
         # Another replica's claim is taken back after a second; look again every 0.2 s.
         "OUTBOX_LEASE_SECONDS": "1",
         "OUTBOX_POLL_SECONDS": "0.2",
+        "SCHEDULER": "false",  # scheduled jobs would text the seeded street behind the test's back
     }
 
 

@@ -25,6 +25,7 @@ UNSUBSCRIBED_CODES = frozenset({"21610"})
 # the client's timeout plus one pacing slot): a slow batch can never pass its lease to another
 # replica while this one is still working through it.
 CLAIM_SIZE = 1
+STOP_GRACE_SECONDS = 20.0
 
 
 class Pacer:
@@ -73,14 +74,22 @@ class Dispatcher:
         self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
 
     async def stop(self) -> None:
-        # The flag and the wake end the loop even if a cancellation is swallowed on the way
-        # (seen with asyncpg: a cancel landing mid-query left stop() waiting forever).
+        """Let the loop finish what it is doing, then close the senders.
+
+        Cancelling mid-query is what we avoid: on SQLite it leaves tortoise's connection lock
+        held (the next transaction waits forever), and with asyncpg a cancel landing mid-query
+        was seen to be swallowed. So the loop is asked to end (flag + wake) and waited for;
+        only if it does not end within STOP_GRACE_SECONDS (a send stuck on the network) is it
+        cancelled.
+        """
         self._stopping = True
         self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            done, _ = await asyncio.wait({self._task}, timeout=STOP_GRACE_SECONDS)
+            if not done:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         for sender in self._senders.values():
             await sender.close()
@@ -110,7 +119,9 @@ class Dispatcher:
         """Send everything due now; return how many sends were attempted."""
         attempted = 0
         async with self._drain_lock:
-            while batch := await outbox_store.claim_due(self._clock(), self._senders, CLAIM_SIZE):
+            while not self._stopping and (
+                batch := await outbox_store.claim_due(self._clock(), self._senders, CLAIM_SIZE)
+            ):
                 for message in batch:
                     await self._send(message)
                     attempted += 1
