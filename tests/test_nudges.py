@@ -64,3 +64,21 @@ async def test_leave_stop_and_off_days(db: str, twilio: FakeTwilio) -> None:
             "Li Wei",
             "Li, today's 8:00 patrol has no check-in yet. Text IN when you set out, or LEAVE 1 if you cannot come.",
         ) in await nudge_twice(svc, at(25, 8, 30))
+
+
+async def test_patrol_start_on_daylight_saving_change_days(db: str, twilio: FakeTwilio) -> None:
+    # New York moves its clocks on 8 March and 1 November 2026; 08:00 stays 08:00 local.
+    new_york = ZoneInfo("America/New_York")
+    await seed_street()
+    settings = service_settings(db, twilio, TIMEZONE="America/New_York", QUIET_HOURS="")
+    async with running_service(settings, twilio) as svc:
+        for month, day in ((3, 8), (11, 1)):
+
+            def local(hour: int, minute: int, month: int = month, day: int = day) -> datetime:
+                return datetime(2026, month, day, hour, minute, tzinfo=new_york)
+
+            assert await nudge_twice(svc, local(8, 29)) == []
+            nudged = await nudge_twice(svc, local(8, 30))
+            assert sorted(name for name, _ in nudged) == ["Li Wei", "孙丽", "王秀英"]
+            assert "8:00" in nudged[0][1]
+            assert await nudge_twice(svc, local(9, 15)) == []  # once that day

@@ -542,16 +542,20 @@ async def add_points(
     report_id = None
     if award.report_number is not None:
         report_id = await report_store.report_id_of(award.report_number, conn)
-    async with in_transaction(conn.connection_name) as savepoint:
-        await PointsEntry.create(
-            volunteer_id=volunteer_id,
-            report_id=report_id,
-            amount=award.amount,
-            kind=award.kind,
-            local_date=award.local_date,
-            note=award.note,
-            dedupe_key=award.dedupe_key,
-            created_at=now,
-            using_db=savepoint,
-        )
+    try:
+        # A savepoint: a concurrent run that wrote the same key first must not abort ours.
+        async with in_transaction(conn.connection_name) as savepoint:
+            await PointsEntry.create(
+                volunteer_id=volunteer_id,
+                report_id=report_id,
+                amount=award.amount,
+                kind=award.kind,
+                local_date=award.local_date,
+                note=award.note,
+                dedupe_key=award.dedupe_key,
+                created_at=now,
+                using_db=savepoint,
+            )
+    except IntegrityError:
+        return False
     return True
