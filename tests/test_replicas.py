@@ -91,12 +91,12 @@ def is_reminder(body: str) -> bool:
 
 
 async def reminder_sent(twilio: FakeTwilio) -> None:
-    """Wait (looking every 50 ms, up to the deadline) until the stand-in got the reminder."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + DEADLINE
-    while not any(is_reminder(m.body) for m in list(twilio.messages)):
-        assert loop.time() < end, f"no reminder sent; the stand-in got {twilio.messages}"
-        await asyncio.sleep(0.05)
+    """Wait (on the stand-in's own condition, up to the deadline) until it got the reminder."""
+
+    def arrived() -> bool:
+        return any(is_reminder(m.body) for m in list(twilio.messages))
+
+    await asyncio.to_thread(twilio.wait_until, arrived, DEADLINE, "the reminder")
 
 
 def replica_env(db: str, twilio: FakeTwilio, port: int) -> dict[str, str]:

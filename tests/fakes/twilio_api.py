@@ -284,6 +284,10 @@ class FakeTwilio:
             if not self._cond.wait_for(predicate, timeout):
                 raise TimeoutError(f"FakeTwilio: timed out after {timeout}s waiting for {what}")
 
+    def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        """Block until `predicate()` holds for what the stand-in has seen (checked on each change)."""
+        self._wait(predicate, timeout, what)
+
     def wait_for_request(self, timeout: float = 5.0, count: int = 1) -> None:
         """Block until `count` requests are held by hang()."""
         self._wait(lambda: self.held_count >= count, timeout, f"{count} held request(s)")
