@@ -44,10 +44,9 @@ def serve_env(database_url: str, fake: FakeTwilio, base: str) -> dict[str, str]:
     }
 
 
-@asynccontextmanager
-async def serve(env: dict[str, str], port: int) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Start the service and return once it says it is ready (read from its log, not a timer)."""
-    proc = await asyncio.create_subprocess_exec(
+async def spawn_serve(env: dict[str, str], port: int) -> asyncio.subprocess.Process:
+    """Start `steward serve` as its own process, its log on a pipe."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "steward.cli",
@@ -58,6 +57,12 @@ async def serve(env: dict[str, str], port: int) -> AsyncIterator[asyncio.subproc
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+@asynccontextmanager
+async def serve(env: dict[str, str], port: int) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Start the service and return once it says it is ready (read from its log, not a timer)."""
+    proc = await spawn_serve(env, port)
     assert proc.stderr is not None
     drain: asyncio.Task[bytes] | None = None
     try:

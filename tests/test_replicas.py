@@ -4,7 +4,6 @@ killed, the other takes over and its catch-up sends what was due, once."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -16,7 +15,7 @@ from steward.storage.db import is_postgres
 from steward.storage.models import OutboxMessage, Report
 from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import seed_street
-from tests.test_process import READY, free_port, serve_env
+from tests.test_process import READY, free_port, serve_env, spawn_serve
 
 pytestmark = pytest.mark.process
 LEADS = "scheduler: this replica leads"
@@ -67,17 +66,7 @@ class Replica:
 @asynccontextmanager
 async def replica(name: str, env: dict[str, str], port: int) -> AsyncIterator[Replica]:
     """Start one replica and return once it says it is ready (from its log, not a timer)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "steward.cli",
-        "serve",
-        "--port",
-        str(port),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn_serve(env, port)
     running = Replica(name, proc)
     try:
         await running.wait_for(READY.decode())

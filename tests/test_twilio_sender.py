@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -23,18 +23,6 @@ PUBLIC = "https://steward.example.org"
 TO = "+8613800138000"
 
 MakeSender = Callable[..., TwilioSmsSender]
-
-
-@pytest.fixture(scope="module")
-def fake_twilio() -> Iterator[FakeTwilio]:
-    with FakeTwilio() as fake:
-        yield fake
-
-
-@pytest.fixture
-def twilio(fake_twilio: FakeTwilio) -> FakeTwilio:
-    fake_twilio.reset()
-    return fake_twilio
 
 
 @pytest.fixture

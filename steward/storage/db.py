@@ -4,14 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise import Tortoise
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
 from tortoise.migrations.api.migrate import migrate
+from tortoise.transactions import in_transaction
 
 MODELS_MODULE = "steward.storage.models"
 MIGRATIONS_MODULE = "steward.storage.migrations"
+
+
+T = TypeVar("T")
+
+
+async def create_once(
+    conn: BaseDBAsyncClient, create: Callable[[BaseDBAsyncClient], Awaitable[T]]
+) -> T | None:
+    """Insert a row guarded by a unique key; None when another writer got there first.
+
+    The insert runs in a savepoint: on PostgreSQL a unique violation would otherwise abort the
+    caller's whole transaction (the state change and every message it causes).
+    """
+    try:
+        async with in_transaction(conn.connection_name) as savepoint:
+            return await create(savepoint)
+    except IntegrityError:
+        return None
 
 
 def normalise_url(url: str) -> str:

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from steward.clock import local_date
 from steward.flows import grammar
@@ -41,6 +40,7 @@ from steward.flows.state import (
 )
 from steward.gateway.messages import InboundMessage as Inbound
 from steward.storage import report_store
+from steward.storage.db import create_once
 from steward.storage.models import (
     ConversationState,
     HoursEntry,
@@ -464,15 +464,8 @@ async def _close_session(
             confirmed=effect.confirmed,
         )
     )
-    await HoursEntry.create(
-        volunteer_id=vol.id,
-        session_id=effect.session_id,
-        local_date=effect.local_date,
-        minutes=effect.minutes,
-        zone_name=await _zone_name(vol, conn),
-        confirmed=effect.confirmed,
-        created_at=now,
-        using_db=conn,
+    await append_hours(
+        vol, effect.session_id, effect.local_date, effect.minutes, effect.confirmed, "", now, conn
     )
 
 
@@ -498,16 +491,15 @@ async def _confirm_session(effect: ConfirmSession, now: datetime, conn: BaseDBAs
     if confirmed:
         session = await PatrolSession.filter(id=effect.session_id).using_db(conn).get()
         await session.fetch_related("volunteer", using_db=conn)
-        await HoursEntry.create(
-            volunteer_id=effect.volunteer_id,
-            session_id=effect.session_id,
-            local_date=effect.local_date,
-            minutes=effect.minutes,
-            zone_name=await _zone_name(session.volunteer, conn),
-            confirmed=True,
-            note="confirmed by a lead",
-            created_at=now,
-            using_db=conn,
+        await append_hours(
+            session.volunteer,
+            effect.session_id,
+            effect.local_date,
+            effect.minutes,
+            True,
+            "confirmed by a lead",
+            now,
+            conn,
         )
 
 
@@ -520,14 +512,30 @@ async def _undo_check_out(
         .update(ended_at=None, minutes=None, closed_by=None, confirmed=True)
     )
     # The ledger is append-only: a reversing entry cancels the hours of the undone check-out.
+    await append_hours(
+        vol, effect.session_id, effect.local_date, -effect.minutes, True, "undo", now, conn
+    )
+
+
+async def append_hours(
+    vol: Volunteer,
+    session_id: int,
+    day: date,
+    minutes: int,
+    confirmed: bool,
+    note: str,
+    now: datetime,
+    conn: BaseDBAsyncClient,
+) -> None:
+    """Add a line to the service-hours ledger (negative minutes reverse an earlier line)."""
     await HoursEntry.create(
         volunteer_id=vol.id,
-        session_id=effect.session_id,
-        local_date=effect.local_date,
-        minutes=-effect.minutes,
+        session_id=session_id,
+        local_date=day,
+        minutes=minutes,
         zone_name=await _zone_name(vol, conn),
-        confirmed=True,
-        note="undo",
+        confirmed=confirmed,
+        note=note,
         created_at=now,
         using_db=conn,
     )
@@ -542,20 +550,18 @@ async def add_points(
     report_id = None
     if award.report_number is not None:
         report_id = await report_store.report_id_of(award.report_number, conn)
-    try:
-        # A savepoint: a concurrent run that wrote the same key first must not abort ours.
-        async with in_transaction(conn.connection_name) as savepoint:
-            await PointsEntry.create(
-                volunteer_id=volunteer_id,
-                report_id=report_id,
-                amount=award.amount,
-                kind=award.kind,
-                local_date=award.local_date,
-                note=award.note,
-                dedupe_key=award.dedupe_key,
-                created_at=now,
-                using_db=savepoint,
-            )
-    except IntegrityError:
-        return False
-    return True
+    created = await create_once(
+        conn,
+        lambda db: PointsEntry.create(
+            volunteer_id=volunteer_id,
+            report_id=report_id,
+            amount=award.amount,
+            kind=award.kind,
+            local_date=award.local_date,
+            note=award.note,
+            dedupe_key=award.dedupe_key,
+            created_at=now,
+            using_db=db,
+        ),
+    )
+    return created is not None  # None: a concurrent run wrote the same key first

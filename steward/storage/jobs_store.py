@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import cast
 from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -21,16 +21,17 @@ from steward.flows.jobs import (
     PairMember,
     PairToday,
     SessionPlan,
+    Settled,
     StewardDay,
 )
 from steward.flows.state import Notice, SessionState
 from steward.settings import parse_hhmm
 from steward.storage import report_store
-from steward.storage.inbox_store import add_points
+from steward.storage.db import create_once
+from steward.storage.inbox_store import add_points, append_hours
 from steward.storage.models import (
     AttendanceDay,
     Community,
-    HoursEntry,
     OptOut,
     OutboxMessage,
     Pair,
@@ -145,15 +146,16 @@ async def apply_session_plan(
             )
             if closed:
                 session = await PatrolSession.filter(id=close.session_id).using_db(conn).get()
-                await HoursEntry.create(
-                    volunteer_id=session.volunteer_id,
-                    session_id=session.id,
-                    local_date=close.local_date,
-                    minutes=close.minutes,
-                    confirmed=False,
-                    note="closed automatically",
-                    created_at=now,
-                    using_db=conn,
+                vol = await Volunteer.filter(id=session.volunteer_id).using_db(conn).get()
+                await append_hours(
+                    vol,
+                    int(session.id),
+                    close.local_date,
+                    close.minutes,
+                    False,
+                    "closed automatically",
+                    now,
+                    conn,
                 )
         queued = await _enqueue_all(plan.notices, now, not_before, conn)
     notify_committed()
@@ -260,22 +262,28 @@ async def _steward_day(vol: Volunteer, day: date) -> StewardDay:
     )
 
 
+def _settle(
+    row: Settled, day: date, now: datetime
+) -> Callable[[BaseDBAsyncClient], Awaitable[AttendanceDay]]:
+    def create(db: BaseDBAsyncClient) -> Awaitable[AttendanceDay]:
+        return AttendanceDay.create(
+            volunteer_id=row.volunteer_id,
+            local_date=day,
+            status=row.status,
+            minutes=row.minutes,
+            settled_at=now,
+            using_db=db,
+        )
+
+    return create
+
+
 async def apply_day_close(plan: DayClosePlan, now: datetime, not_before: datetime) -> list[Notice]:
     """Store a settled day in one transaction; a concurrent run's rows win and ours step aside."""
     async with in_transaction() as conn:
         for row in plan.settled:
-            try:
-                async with in_transaction(conn.connection_name) as savepoint:
-                    await AttendanceDay.create(
-                        volunteer_id=row.volunteer_id,
-                        local_date=plan.day,
-                        status=row.status,
-                        minutes=row.minutes,
-                        settled_at=now,
-                        using_db=savepoint,
-                    )
-            except IntegrityError:
-                continue
+            # The unique (volunteer, day) key decides between two runs at once.
+            await create_once(conn, _settle(row, plan.day, now))
         for award in plan.awards:
             assert award.volunteer_id is not None
             await add_points(award.volunteer_id, award, now, conn)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from steward.flows.state import Notice
 from steward.gateway.messages import OutboundMessage
+from steward.storage.db import create_once
 from steward.storage.models import OptOut, OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -74,25 +74,24 @@ async def enqueue(msg: NewMessage, now: datetime, conn: BaseDBAsyncClient) -> in
         and await OutboxMessage.filter(dedupe_key=msg.dedupe_key).using_db(conn).exists()
     ):
         return None
-    try:
-        # A savepoint: a duplicate key from a concurrent writer must not abort the caller's
-        # transaction on PostgreSQL.
-        async with in_transaction(conn.connection_name) as savepoint:
-            row = await OutboxMessage.create(
-                channel=msg.channel,
-                address=msg.address,
-                body=msg.body,
-                kind=msg.kind,
-                priority=msg.priority,
-                dedupe_key=msg.dedupe_key,
-                volunteer_id=msg.volunteer_id,
-                in_reply_to_id=msg.in_reply_to_id,
-                next_attempt_at=msg.not_before or now,
-                created_at=now,
-                using_db=savepoint,
-            )
-    except IntegrityError:
-        return None
+    row = await create_once(
+        conn,
+        lambda db: OutboxMessage.create(
+            channel=msg.channel,
+            address=msg.address,
+            body=msg.body,
+            kind=msg.kind,
+            priority=msg.priority,
+            dedupe_key=msg.dedupe_key,
+            volunteer_id=msg.volunteer_id,
+            in_reply_to_id=msg.in_reply_to_id,
+            next_attempt_at=msg.not_before or now,
+            created_at=now,
+            using_db=db,
+        ),
+    )
+    if row is None:
+        return None  # a concurrent writer queued the same dedupe key
     return int(row.id)
 
 
