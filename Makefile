@@ -17,10 +17,15 @@ run: $(STAMP)
 	$(BIN)/steward serve
 
 # The suite runs on SQLite, then its database tests again on PostgreSQL (skipped with the reason
-# when no server answers, unless REQUIRE_POSTGRES=1).
+# when no server answers, unless REQUIRE_POSTGRES=1). Both passes always run, so one red pass
+# never hides the other's news; the command fails if either did. (Exit 5 is "no test selected":
+# PYTEST_ARGS naming only database-free tests leaves the PostgreSQL pass nothing to run.)
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
-	$(BIN)/python -m pytest --db postgres $(PYTEST_ARGS)
+	@failed=""; \
+	$(BIN)/python -m pytest $(PYTEST_ARGS) || failed="$$failed sqlite"; \
+	$(BIN)/python -m pytest --db postgres $(PYTEST_ARGS) || [ $$? -eq 5 ] || failed="$$failed postgres"; \
+	if [ -n "$$failed" ]; then echo "make test: failed on$$failed"; exit 1; fi; \
+	echo "make test: both passes green (sqlite, postgres)"
 
 check: $(STAMP)
 	$(BIN)/ruff format --check steward tests benchmarks

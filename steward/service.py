@@ -93,7 +93,7 @@ async def run_day_close_job(rules: Settings, now: datetime, *, dry_run: bool) ->
     sent: list[Notice] = []
     for back in range(CATCH_UP_DAYS - 1, -1, -1):
         day = last - timedelta(days=back)
-        plan = jobs.day_close(await jobs_store.steward_days(day, rules.tz), day, rules)
+        plan = jobs.day_close(await jobs_store.steward_days(day), day, rules)
         if dry_run:
             sent += await jobs_store.pending_notices(plan.notices)
         else:

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import httpx
 import time_machine
@@ -20,6 +20,8 @@ from steward.storage.models import Community, Pair, Role, Street, Volunteer, Zon
 from tests.fakes.twilio_api import FakeMessage, FakeTwilio
 
 PUBLIC_BASE = "https://steward.example.org"
+# Everyone seeded joined well before any day a test settles: join dates are data, not "today".
+SEEDED_ON = date(2025, 1, 1)
 SERVICE_NUMBER = "+8610000000000"
 _sids = itertools.count(1)
 
@@ -137,7 +139,8 @@ class Street1:
     other: Volunteer
 
 
-async def seed_street() -> Street1:
+async def seed_street(joined_on: date = SEEDED_ON) -> Street1:
+    """Seed the street; everyone on it joined on `joined_on`."""
     street = await Street.create(name="鼓楼街道")
     community = await Community.create(street=street, name="新开河社区")
     zone = await Zone.create(community=community, name="东巷")
@@ -147,7 +150,13 @@ async def seed_street() -> Street1:
 
     async def person(name: str, phone: str, language: str, **extra: object) -> Volunteer:
         return await Volunteer.create(
-            name=name, phone=phone, language=language, street=street, community=community, **extra
+            name=name,
+            phone=phone,
+            language=language,
+            street=street,
+            community=community,
+            joined_on=joined_on,
+            **extra,
         )
 
     return Street1(
@@ -156,6 +165,23 @@ async def seed_street() -> Street1:
         lead=await person("赵建国", "+8613800138009", "zh", role=Role.LEAD),
         other=await person("孙丽", "+8613800138003", "zh", pair=pair2),
     )
+
+
+async def add_person(street: Street1, name: str, phone: str, **extra: object) -> Volunteer:
+    """Add someone to the seeded street's community (a steward unless `role` says otherwise)."""
+    values: dict[str, object] = {"joined_on": SEEDED_ON, **extra}
+    return await Volunteer.create(
+        name=name,
+        phone=phone,
+        street_id=street.wang.street_id,
+        community_id=street.wang.community_id,
+        **values,
+    )
+
+
+async def add_office(street: Street1) -> Volunteer:
+    """The street office's clerk, who gets urgent reports, escalations, flags and the digest."""
+    return await add_person(street, "钱主任", "+8613800138010", role=Role.OFFICE)
 
 
 Step = tuple[datetime, str, str | None]

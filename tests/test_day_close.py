@@ -13,14 +13,23 @@ from steward.storage.models import (
     AttendanceDay,
     OutboxMessage,
     PointsEntry,
-    Role,
     Volunteer,
     VolunteerStatus,
 )
 from tests.fakes.twilio_api import FakeTwilio
-from tests.harness import Service, Street1, running_service, say, seed_street, service_settings
+from tests.harness import (
+    Service,
+    Street1,
+    add_office,
+    add_person,
+    running_service,
+    say,
+    seed_street,
+    service_settings,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+FIRST_DAY = date(2026, 11, 23)  # the street joined the programme that Monday
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
@@ -43,17 +52,11 @@ async def seed(street: Street1) -> Volunteer:
     other = await Volunteer.get(id=street.other.id)
     other.on_leave_from, other.on_leave_until = date(2026, 11, 23), date(2026, 11, 25)
     await other.save()
-    return await Volunteer.create(
-        name="钱主任",
-        phone="+8613800138010",
-        role=Role.OFFICE,
-        street_id=street.wang.street_id,
-        community_id=street.wang.community_id,
-    )
+    return await add_office(street)
 
 
 async def test_a_week_of_day_closes(db: str, twilio: FakeTwilio) -> None:
-    street = await seed_street()
+    street = await seed_street(joined_on=FIRST_DAY)
     await seed(street)
     async with running_service(service_settings(db, twilio), twilio) as svc:
         await say(svc, at(23, 8), street.li.phone, "IN")
@@ -112,9 +115,22 @@ async def test_a_week_of_day_closes(db: str, twilio: FakeTwilio) -> None:
 
 
 async def test_a_late_run_settles_the_right_days_in_order(db: str, twilio: FakeTwilio) -> None:
-    street = await seed_street()
+    street = await seed_street(joined_on=FIRST_DAY)
     async with running_service(service_settings(db, twilio), twilio) as svc:
         # The service was down for three evenings; the morning run catches up, oldest first.
         sent = await close_twice(svc, at(26, 9))
     assert await statuses(street.wang) == [(23, "absent"), (24, "absent"), (25, "absent")]
     assert [name for name, _ in sent] == ["王秀英", "Li Wei", "孙丽"]  # each reminded once (day 24)
+
+
+async def test_nobody_is_absent_before_joining(db: str, twilio: FakeTwilio) -> None:
+    street = await seed_street(joined_on=FIRST_DAY)
+    # 周强 joins 孙丽's pair on Wednesday the 25th.
+    newcomer = await add_person(
+        street, "周强", "+8613800138004", pair_id=street.other.pair_id, joined_on=date(2026, 11, 25)
+    )
+    async with running_service(service_settings(db, twilio), twilio) as svc:
+        sent = await close_twice(svc, at(26, 9))  # catching up Monday to Wednesday
+    assert await statuses(street.other) == [(23, "absent"), (24, "absent"), (25, "absent")]
+    assert await statuses(newcomer) == [(25, "absent")]
+    assert "周强" not in [name for name, _ in sent]  # one absence is no reminder yet

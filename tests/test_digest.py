@@ -36,7 +36,7 @@ from steward.storage.models import (
     Volunteer,
     VolunteerStatus,
 )
-from tests.harness import Street1, seed_street
+from tests.harness import SEEDED_ON, Street1, seed_street
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAY = date(2026, 11, 23)  # a Monday
@@ -102,7 +102,11 @@ async def points(who: Volunteer, amount: int, day: date) -> None:
 async def seed_day() -> tuple[Street1, Office]:
     """Pair A1 done (王秀英; Li Wei on leave), A2 partial, A3 absent and flagged, A4 off."""
     s = await seed_street()
-    where: dict[str, Any] = {"street_id": s.wang.street_id, "community_id": s.wang.community_id}
+    where: dict[str, Any] = {
+        "street_id": s.wang.street_id,
+        "community_id": s.wang.community_id,
+        "joined_on": SEEDED_ON,
+    }
     office = Office(
         zh=await Volunteer.create(name="钱主任", phone="+8613800138010", role=Role.OFFICE, **where),
         en=await Volunteer.create(

@@ -11,11 +11,12 @@ import time_machine
 
 from steward import service
 from steward.clock import utc
-from steward.storage.models import AttendanceDay, OutboxMessage, PointsEntry, Role, Volunteer
+from steward.storage.models import AttendanceDay, OutboxMessage, PointsEntry
 from tests.fakes.twilio_api import FakeTwilio
-from tests.harness import running_service, say, seed_street, service_settings
+from tests.harness import add_office, running_service, say, seed_street, service_settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+FIRST_DAY = date(2026, 11, 23)  # the street joined the programme that Monday
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
@@ -35,14 +36,8 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 async def test_two_runs_at_once_send_each_message_once(
     db: str, twilio: FakeTwilio, job: str, moment: datetime
 ) -> None:
-    street = await seed_street()
-    await Volunteer.create(
-        name="钱主任",
-        phone="+8613800138010",
-        role=Role.OFFICE,
-        street_id=street.wang.street_id,
-        community_id=street.wang.community_id,
-    )
+    street = await seed_street(joined_on=FIRST_DAY)
+    await add_office(street)
     await AttendanceDay.create(
         volunteer_id=street.wang.id,
         local_date=date(2026, 11, 23),

@@ -12,9 +12,17 @@ import time_machine
 
 from steward import service
 from steward.clock import utc
-from steward.storage.models import OutboxMessage, Report, Role, Volunteer
+from steward.storage.models import OutboxMessage, Report
 from tests.fakes.twilio_api import FakeTwilio
-from tests.harness import Service, running_service, say, seed_street, sent_to, service_settings
+from tests.harness import (
+    Service,
+    add_office,
+    running_service,
+    say,
+    seed_street,
+    sent_to,
+    service_settings,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -37,13 +45,7 @@ async def run_twice(svc: Service, moment: datetime) -> list[str]:
 
 async def test_reminders_escalation_and_closing(db: str, twilio: FakeTwilio) -> None:
     street = await seed_street()
-    office = await Volunteer.create(
-        name="钱主任",
-        phone="+8613800138010",
-        role=Role.OFFICE,
-        street_id=street.wang.street_id,
-        community_id=street.wang.community_id,
-    )
+    office = await add_office(street)
     async with running_service(service_settings(db, twilio), twilio) as svc:
         await say(svc, at(23, 9), street.wang.phone, "报 1 垃圾堆放")
         await say(svc, at(23, 9), street.li.phone, "报 消防 fire exit blocked")

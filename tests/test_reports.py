@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from steward.storage.models import Attachment, PointsEntry, Report, ReportEvent, Role, Volunteer
+from steward.storage.models import Attachment, PointsEntry, Report, ReportEvent
 from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import (
-    Street1,
+    add_office,
     converse,
     running_service,
     say,
@@ -28,17 +28,6 @@ def at(hour: int, minute: int, day: int = 23) -> datetime:
 
 def filed(number: int, category: str) -> str:
     return f"已收到上报#{number}（{category}），+2分。处理进展会短信告诉您。"
-
-
-async def add_office(street: Street1) -> Volunteer:
-    return await Volunteer.create(
-        name="钱主任",
-        phone="+8613800138010",
-        language="zh",
-        role=Role.OFFICE,
-        street_id=street.wang.street_id,
-        community_id=street.wang.community_id,
-    )
 
 
 async def test_one_shot_reports_in_every_accepted_form(db: str, twilio: FakeTwilio) -> None:

@@ -14,9 +14,17 @@ from steward.flows import office
 from steward.storage import review_store
 from steward.storage.models import Volunteer, VolunteerStatus
 from tests.fakes.twilio_api import FakeTwilio
-from tests.harness import converse, running_service, seed_street, sent_to, service_settings
+from tests.harness import (
+    add_person,
+    converse,
+    running_service,
+    seed_street,
+    sent_to,
+    service_settings,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+FIRST_DAY = date(2026, 11, 23)  # the street joined the programme that Monday
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
@@ -24,7 +32,7 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 async def test_flag_keep_and_remove(db: str, twilio: FakeTwilio) -> None:
-    street = await seed_street()
+    street = await seed_street(joined_on=FIRST_DAY)
     async with running_service(service_settings(db, twilio), twilio) as svc:
         for day in range(23, 29):  # six scheduled days, nobody patrols
             with time_machine.travel(at(day, 22), tick=False):
@@ -78,12 +86,7 @@ async def test_flag_keep_and_remove(db: str, twilio: FakeTwilio) -> None:
 
 async def test_names_must_be_unambiguous(db: str) -> None:
     street = await seed_street()
-    await Volunteer.create(
-        name="王秀英",
-        phone="+8613800138077",
-        street_id=street.wang.street_id,
-        community_id=street.wang.community_id,
-    )
+    await add_person(street, "王秀英", "+8613800138077")
     with pytest.raises(review_store.NotFound, match="2 people are called"):
         await review_store.find("王秀英", "CN")
     with pytest.raises(review_store.NotFound, match="nobody"):

@@ -7,8 +7,9 @@ import io
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -90,21 +91,27 @@ def to_csv(rows: list[dict[str, str]]) -> str:
     return out.getvalue()
 
 
-def with_three_mistakes(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Row 10 gets a bad phone, row 200 joins pair P099 as a third, row 400 is 17."""
+def seventeen_on(today: date) -> str:
+    """The birth month of someone who is 17 on `today`, as a roster writes it."""
+    return f"{today.year - 17:04d}-{today.month:02d}"
+
+
+def with_three_mistakes(rows: list[dict[str, str]], today: date) -> list[dict[str, str]]:
+    """Row 10 gets a bad phone, row 200 joins pair P099 as a third, row 400 is 17 on `today`."""
     rows = [dict(r) for r in rows]
     rows[10]["phone"] = "12345"
     rows[200].update({k: rows[198][k] for k in ("street", "community", "zone", "pair")})
-    rows[400]["birth"] = "2008-12"
+    rows[400]["birth"] = seventeen_on(today)
     return rows
 
 
-# The row with index i sits on line i + 2 (the header is line 1).
-THREE_ERRORS = [
-    "line 12, column phone: not a valid phone number: '12345'",
-    "line 202, column pair: pair P099 already has two members (lines 200 and 201)",
-    "line 402, column birth: under 18 (born 2008-12); volunteers must be adults",
-]
+def three_errors(today: date) -> list[str]:
+    # The row with index i sits on line i + 2 (the header is line 1).
+    return [
+        "line 12, column phone: not a valid phone number: '12345'",
+        "line 202, column pair: pair P099 already has two members (lines 200 and 201)",
+        f"line 402, column birth: under 18 (born {seventeen_on(today)}); volunteers must be adults",
+    ]
 
 
 # --- decoding -------------------------------------------------------------------------------
@@ -361,14 +368,14 @@ def test_same_code_in_another_community_is_another_pair() -> None:
 
 
 def test_acceptance_file_lists_exactly_its_three_errors() -> None:
-    assert errors_of(to_csv(with_three_mistakes(big_rows()))) == THREE_ERRORS
+    assert errors_of(to_csv(with_three_mistakes(big_rows(), TODAY))) == three_errors(TODAY)
 
 
 # --- store (runs on SQLite and PostgreSQL) --------------------------------------------------
 
 
 async def test_acceptance_import_reimport_and_update(db: str) -> None:
-    assert isinstance(parse(to_csv(with_three_mistakes(big_rows()))), list)
+    assert isinstance(parse(to_csv(with_three_mistakes(big_rows(), TODAY))), list)
     assert await Volunteer.all().count() == 0
 
     rows = big_rows()
@@ -460,7 +467,7 @@ async def test_export_round_trips_unchanged(db: str) -> None:
     exported = await export_roster()
     assert exported.splitlines()[0] == (
         "street,community,zone,pair,name,phone,role,language,"
-        "patrol_start,patrol_days,birth,volunteer_no"
+        "patrol_start,patrol_days,birth,volunteer_no,joined"
     )
     summary = await apply_roster(
         plan_of(decode_roster(exported.encode("utf-8-sig"))), dry_run=False
@@ -471,6 +478,37 @@ async def test_export_round_trips_unchanged(db: str) -> None:
     entries = await list_roster()
     assert [e.role for e in entries if e.community == "社区0"] == ["lead", "steward", "steward"]
     assert entries[1].patrol_days == "mon,tue,wed,thu,fri"
+
+
+def test_join_dates_are_read_and_checked() -> None:
+    header = HEADER + ",加入日期"
+    plan = plan_of(
+        csv_text(header, "s,c,z,A1,a,13800138000,,,,,,2026/3/1", "s,c,z,A1,b,13900139000,,,,,,")
+    )
+    assert [row.joined for row in plan.rows] == [date(2026, 3, 1), None]
+    assert plan.read_on == TODAY
+    assert errors_of(csv_text(header, "s,c,z,A1,a,13800138000,,,,,,2026-05-16")) == [
+        "line 2, column 加入日期: 2026-05-16 is in the future"
+    ]
+    assert errors_of(csv_text(header, "s,c,z,A1,a,13800138000,,,,,,March")) == [
+        "line 2, column 加入日期: expected a date as YYYY-MM-DD, got 'March'"
+    ]
+
+
+async def test_newcomers_join_the_day_the_file_is_read_and_keep_that_day(db: str) -> None:
+    text = csv_text(HEADER, "s,c,z,A1,a,13800138000,,,,,")
+    await apply_roster(plan_of(text), dry_run=False)
+    later = parse(text, today=date(2026, 6, 1))
+    assert isinstance(later, RosterPlan)
+    summary = await apply_roster(later, dry_run=False)
+    assert summary.unchanged == 1
+    assert (await Volunteer.get(phone="+8613800138000")).joined_on == TODAY
+
+    # A date in the file is the record, and corrects what was stored.
+    corrected = csv_text(HEADER + ",joined", "s,c,z,A1,a,13800138000,,,,,,2026-04-01")
+    summary = await apply_roster(plan_of(corrected), dry_run=False)
+    assert summary.updated == 1
+    assert (await Volunteer.get(phone="+8613800138000")).joined_on == date(2026, 4, 1)
 
 
 async def test_community_names_repeat_across_streets(db: str) -> None:
@@ -513,10 +551,12 @@ def volunteer_count() -> int:
 
 def test_cli_import_with_errors_exits_1_and_lists_them(cli_db: Path) -> None:
     bad = cli_db / "bad.csv"
-    bad.write_bytes(to_csv(with_three_mistakes(big_rows())).encode("gb18030"))
+    # The command checks ages against the local day where the volunteers live.
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    bad.write_bytes(to_csv(with_three_mistakes(big_rows(), today)).encode("gb18030"))
     code, _, err = run("import", str(bad))
     assert code == 1
-    assert err.splitlines() == [*THREE_ERRORS, "3 error(s); nothing was imported"]
+    assert err.splitlines() == [*three_errors(today), "3 error(s); nothing was imported"]
     assert volunteer_count() == 0
 
 

@@ -37,6 +37,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "patrol_days": ("patrol_days", "巡查日"),
     "birth": ("birth", "出生年月"),
     "volunteer_no": ("volunteer_no", "志愿者编号"),
+    "joined": ("joined", "加入日期"),
 }
 EXPORT_COLUMNS = tuple(COLUMNS)
 REQUIRED_COLUMNS = ("street", "community", "name", "phone")
@@ -87,6 +88,7 @@ _DAY_SPLIT = re.compile(r"[,;、\s]+")
 _DAY_RANGE = re.compile(r"^(.+?)\s*[-~至到]\s*(.+)$")
 # Excel on a Chinese desktop rewrites 1950-03 as 1950/3/1, so accept the usual separators.
 _BIRTH = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*(?:[-/.月]\s*(\d{1,2})\s*日?|月)?$")
+_DAY = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 
 
 class RosterDecodeError(ValueError):
@@ -121,6 +123,7 @@ class RosterRow:
     pair: str | None  # pair code, stewards only
     birth: str | None  # YYYY-MM or YYYY-MM-DD
     volunteer_no: str | None
+    joined: date | None  # the day their service began, when the file gives it
 
     @property
     def pair_key(self) -> tuple[str, str, str] | None:
@@ -154,6 +157,8 @@ class RosterPlan:
 
     rows: tuple[RosterRow, ...]
     pairs: tuple[RosterPair, ...]
+    # The local day the file was read: people new to the roster without a `joined` date join today.
+    read_on: date
 
 
 @dataclass(frozen=True)
@@ -230,7 +235,7 @@ def parse_roster(
     if errors:
         return sorted(errors, key=lambda e: e.line)
     pairs = tuple(_finish_pair(key, draft, defaults) for key, draft in drafts.items())
-    return RosterPlan(rows=tuple(rows), pairs=pairs)
+    return RosterPlan(rows=tuple(rows), pairs=pairs, read_on=today)
 
 
 def _records(text: str) -> Iterator[tuple[int, list[str]]]:
@@ -301,6 +306,7 @@ def _parse_row(
     phone = _parse_phone(row, defaults.region)
     language = _parse_language(row, defaults.default_language)
     birth = _parse_birth(row, defaults.today)
+    joined = _parse_joined(row, defaults.today)
     _check_lengths(row)
     pair = _parse_pair_code(row, role)
     if phone is not None:
@@ -320,6 +326,7 @@ def _parse_row(
         pair=pair,
         birth=birth,
         volunteer_no=row.get("volunteer_no") or None,
+        joined=joined,
     )
 
 
@@ -399,6 +406,23 @@ def _birth_date(match: re.Match[str]) -> date | None:
         return date(year, month, day)
     except ValueError:
         return None
+
+
+def _parse_joined(row: _Row, today: date) -> date | None:
+    raw = row.get("joined")
+    if not raw:
+        return None
+    match = _DAY.match(unicodedata.normalize("NFKC", raw))
+    try:
+        joined = date(*(int(part) for part in match.groups())) if match else None
+    except ValueError:
+        joined = None
+    if joined is None:
+        row.error("joined", f"expected a date as YYYY-MM-DD, got {raw!r}")
+    elif joined > today:
+        row.error("joined", f"{joined.isoformat()} is in the future")
+        return None
+    return joined
 
 
 def is_adult(born: date, today: date) -> bool:

@@ -213,17 +213,17 @@ async def queue_notices(
     return queued
 
 
-async def steward_days(day: date, tz: ZoneInfo) -> list[StewardDay]:
-    """Stewards whose `day` is not settled yet, with what settling it needs."""
+async def steward_days(day: date) -> list[StewardDay]:
+    """Stewards serving on `day` (joined by then) whose day is not settled yet, with what
+    settling it needs. Nobody is settled absent for a day before they joined."""
     items = []
     people = (
-        await Volunteer.filter(role=Role.STEWARD, pair_id__isnull=False)
+        await Volunteer.filter(role=Role.STEWARD, pair_id__isnull=False, joined_on__lte=day)
         .exclude(status="removed")
         .order_by("id")
     )
     for vol in people:
-        joined = utc(vol.created_at).astimezone(tz).date()
-        if day < joined or await AttendanceDay.filter(volunteer_id=vol.id, local_date=day).exists():
+        if await AttendanceDay.filter(volunteer_id=vol.id, local_date=day).exists():
             continue
         items.append(await _steward_day(vol, day))
     return items

@@ -126,6 +126,10 @@ class Volunteer(Model):
     )
     birth = fields.CharField(max_length=10, null=True)  # YYYY-MM or YYYY-MM-DD as given
     volunteer_no = fields.CharField(max_length=40, null=True)
+    # The local day their service began: nobody is settled absent for days before it. A stored
+    # fact (from the roster) rather than `created_at`, so history and tests never depend on the
+    # day a row happened to be written.
+    joined_on = fields.DateField()
     telegram_chat_id = fields.BigIntField(null=True, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

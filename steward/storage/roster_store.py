@@ -11,6 +11,7 @@ import io
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -68,6 +69,7 @@ class RosterEntry:
     patrol_days: str
     birth: str
     volunteer_no: str
+    joined: str  # YYYY-MM-DD
 
 
 @dataclass
@@ -197,6 +199,7 @@ def _same_volunteer(stored: Volunteer, row: RosterRow, snap: _Snapshot) -> bool:
         and stored.language == row.language
         and stored.birth == row.birth
         and stored.volunteer_no == row.volunteer_no
+        and (row.joined is None or stored.joined_on == row.joined)
     )
 
 
@@ -206,7 +209,7 @@ async def _write(plan: RosterPlan, snap: _Snapshot) -> None:
     for pair in plan.pairs:
         await _pair(snap, pair)
     for row in plan.rows:
-        await _volunteer(snap, row)
+        await _volunteer(snap, row, plan.read_on)
 
 
 async def _community(snap: _Snapshot, street_name: str, name: str) -> Community:
@@ -242,7 +245,7 @@ async def _pair(snap: _Snapshot, pair: RosterPair) -> None:
         await stored.save(update_fields=["zone_id", "patrol_start", "patrol_days"])
 
 
-async def _volunteer(snap: _Snapshot, row: RosterRow) -> None:
+async def _volunteer(snap: _Snapshot, row: RosterRow, read_on: date) -> None:
     community = snap.communities[(row.street, row.community)]
     values: dict[str, Any] = {
         "name": row.name,
@@ -254,9 +257,13 @@ async def _volunteer(snap: _Snapshot, row: RosterRow) -> None:
         "birth": row.birth,
         "volunteer_no": row.volunteer_no,
     }
+    # A join date given in the file is the record; otherwise a newcomer joins the day it is read,
+    # and someone already on the roster keeps the day they first joined.
+    if row.joined is not None:
+        values["joined_on"] = row.joined
     stored = snap.volunteers.get(row.phone)
     if stored is None:
-        await Volunteer.create(phone=row.phone, **values)
+        await Volunteer.create(phone=row.phone, **{"joined_on": read_on, **values})
     elif not _same_volunteer(stored, row, snap):
         # Status is not the roster's to change: a removed volunteer stays removed.
         stored.update_from_dict(values)
@@ -289,6 +296,7 @@ def _entry(v: Volunteer) -> RosterEntry:
         patrol_days=pair.patrol_days if pair else "",
         birth=v.birth or "",
         volunteer_no=v.volunteer_no or "",
+        joined=v.joined_on.isoformat(),
     )
 
 
