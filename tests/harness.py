@@ -82,6 +82,23 @@ def sms_form(
     return form
 
 
+class ManualClock:
+    """A clock that moves only when the test moves it; install it with `steward.clock.reading`.
+
+    Unlike a time-travel block it also holds between steps, so the dispatcher's background loop
+    sees the test's time, never the machine's.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, moment: datetime) -> None:
+        self.now = moment
+
+
 @dataclass
 class Service:
     """The running app, an HTTP client for it, and the Twilio stand-in it sends through."""

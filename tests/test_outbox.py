@@ -1,20 +1,20 @@
 """The outbox and its dispatcher against the Twilio stand-in: retries, give-ups, order, pacing.
 
-Time is moved with time_machine and the dispatcher drained by hand, so a retry "30 s later"
-takes no real time; nothing here sleeps.
+Time is a manual clock the test moves and the dispatcher is drained by hand, so a retry "30 s
+later" takes no real time; nothing here sleeps.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 from tortoise.transactions import in_transaction
 
-from steward.clock import utc
+from steward.clock import reading, utc
 from steward.gateway.outbox import Pacer, recover_claims
 from steward.storage import outbox_store
 from steward.storage.models import (
@@ -26,29 +26,39 @@ from steward.storage.models import (
 )
 from steward.storage.outbox_store import NewMessage
 from tests.fakes.twilio_api import FakeTwilio
-from tests.harness import Service, running_service, seed_street, service_settings
+from tests.harness import ManualClock, Service, running_service, seed_street, service_settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-# Far in the future: between time-travel blocks the background dispatcher runs on the real
-# clock, and "not sent yet" must stay true there too.
-T0 = datetime(2036, 11, 24, 8, 2, tzinfo=SHANGHAI)
+T0 = datetime(2026, 11, 24, 8, 2, tzinfo=SHANGHAI)
 
 
 def later(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
+# Every test here runs on a clock that only the test moves (the dispatcher's loop too), so
+# "not due yet" stays true between steps whatever the machine's date.
+CLOCK = ManualClock(T0)
+
+
+@pytest.fixture(autouse=True)
+def _manual_clock() -> Iterator[None]:
+    CLOCK.set(T0)
+    with reading(CLOCK):
+        yield
+
+
 async def drain_at(svc: Service, moment: datetime) -> int:
-    with time_machine.travel(moment, tick=False):
-        attempted: int = await svc.app.state.dispatcher.drain()
+    CLOCK.set(moment)
+    attempted: int = await svc.app.state.dispatcher.drain()
     return attempted
 
 
 async def text_at(svc: Service, moment: datetime, sender: str, body: str) -> None:
     """Deliver a text and let the dispatcher make its first attempt at the reply."""
-    with time_machine.travel(moment, tick=False):
-        await svc.text(sender, body)
-        await svc.app.state.dispatcher.drain()
+    CLOCK.set(moment)
+    await svc.text(sender, body)
+    await svc.app.state.dispatcher.drain()
 
 
 async def the_reply() -> OutboxMessage:
@@ -149,22 +159,21 @@ async def test_replies_go_before_digests(db: str, twilio: FakeTwilio) -> None:
     street = await seed_street()
     settings = service_settings(db, twilio, OUTBOX_POLL_SECONDS=3600)
     async with running_service(settings, twilio) as svc:
-        with time_machine.travel(T0, tick=False):
-            now = utc(T0)
-            async with in_transaction() as conn:
-                # The digest is older (lower id) but less urgent.
-                digest = NewMessage(
-                    "sms",
-                    street.lead.phone,
-                    "今日巡查：2人",
-                    "digest",
-                    outbox_store.PRIORITY["digest"],
-                )
-                reply = NewMessage("sms", street.wang.phone, "收到", "reply", 0)
-                digest_id = await outbox_store.enqueue(digest, now, conn)
-                reply_id = await outbox_store.enqueue(reply, now, conn)
-            assert digest_id is not None and reply_id is not None and digest_id < reply_id
-            await svc.settle()
+        now = utc(T0)
+        async with in_transaction() as conn:
+            # The digest is older (lower id) but less urgent.
+            digest = NewMessage(
+                "sms",
+                street.lead.phone,
+                "今日巡查：2人",
+                "digest",
+                outbox_store.PRIORITY["digest"],
+            )
+            reply = NewMessage("sms", street.wang.phone, "收到", "reply", 0)
+            digest_id = await outbox_store.enqueue(digest, now, conn)
+            reply_id = await outbox_store.enqueue(reply, now, conn)
+        assert digest_id is not None and reply_id is not None and digest_id < reply_id
+        await svc.settle()
     assert [(m.to, m.body) for m in twilio.messages] == [
         (street.wang.phone, "收到"),
         (street.lead.phone, "今日巡查：2人"),
@@ -175,13 +184,12 @@ async def test_a_dedupe_key_queues_and_sends_once(db: str, twilio: FakeTwilio) -
     street = await seed_street()
     message = NewMessage("sms", street.lead.phone, "A1 未签到", "alert", 1, dedupe_key="alert:A1")
     async with running_service(service_settings(db, twilio), twilio) as svc:
-        with time_machine.travel(T0, tick=False):
-            now = utc(T0)
-            async with in_transaction() as conn:
-                first = await outbox_store.enqueue(message, now, conn)
-            async with in_transaction() as conn:
-                second = await outbox_store.enqueue(message, now, conn)
-            await svc.settle()
+        now = utc(T0)
+        async with in_transaction() as conn:
+            first = await outbox_store.enqueue(message, now, conn)
+        async with in_transaction() as conn:
+            second = await outbox_store.enqueue(message, now, conn)
+        await svc.settle()
     assert first is not None
     assert second is None
     assert await OutboxMessage.filter(dedupe_key="alert:A1").count() == 1
@@ -244,10 +252,9 @@ async def test_startup_takes_back_a_crashed_claim_and_sends_it_once(
     # replica may be mid-send, so only a claim older than the lease is taken back.
     age = 10 if backend == "sqlite" else 121
     outbox_id = await _crashed_claim(street.wang.phone, utc(later(-age)))
-    with time_machine.travel(T0, tick=False):
-        async with running_service(settings, twilio) as svc:
-            await svc.settle()
-            await svc.settle()
+    async with running_service(settings, twilio) as svc:
+        await svc.settle()
+        await svc.settle()
     assert [(m.to, m.body) for m in twilio.messages] == [(street.wang.phone, "巡查提醒")]
     row = await OutboxMessage.get(id=outbox_id)
     assert (row.status, row.provider_id) == (OutboxStatus.SENT, twilio.messages[0].sid)
@@ -274,11 +281,10 @@ async def test_a_commit_wakes_the_dispatcher(db: str, twilio: FakeTwilio) -> Non
     # An hour between polls: only the commit's wake-up can explain a prompt send.
     settings = service_settings(db, twilio, OUTBOX_POLL_SECONDS=3600)
     async with running_service(settings, twilio) as svc:
-        with time_machine.travel(T0, tick=False):
-            await svc.settle()  # the start-up pass is over; the loop now waits
-            await svc.text(street.wang.phone, "签到")
-            sent = await asyncio.to_thread(twilio.wait_for_messages, 1, 5.0)
-            await svc.settle()  # waits for the woken pass to record the result
+        await svc.settle()  # the start-up pass is over; the loop now waits
+        await svc.text(street.wang.phone, "签到")
+        sent = await asyncio.to_thread(twilio.wait_for_messages, 1, 5.0)
+        await svc.settle()  # waits for the woken pass to record the result
     assert [m.to for m in sent] == [street.wang.phone]
     assert (await the_reply()).status == OutboxStatus.SENT
 
