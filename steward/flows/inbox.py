@@ -26,6 +26,9 @@ from steward.settings import Settings
 CONFIRM_STEP = "confirm_intent"
 # A sender who writes this often in two minutes is a machine (or a flood): stop answering.
 FLOOD_LIMIT = 6
+# The same text is answered this many times in two minutes: an elderly sender who saw no reply
+# yet tries again and must hear "already checked in"; beyond that it is a loop.
+REPEAT_ANSWERS = 2
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 # Intents handled by flows that later issues bring (leave, attendance, lead confirmations).
@@ -87,8 +90,9 @@ def _subscription(ctx: InboxContext, stop: bool, language: str) -> Outcome:
 def _looks_like_a_loop(ctx: InboxContext) -> bool:
     history = ctx.history
     return (
-        history.same_text_answered_recently
+        history.same_text_answers >= REPEAT_ANSWERS
         or history.echoes_our_reply
+        or history.echoed_recently
         or history.messages_last_two_minutes >= FLOOD_LIMIT
     )
 

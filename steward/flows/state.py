@@ -57,9 +57,12 @@ class ConversationStep:
 class SenderHistory:
     """What we know of this sender's recent traffic (for the loop and flood guards)."""
 
-    same_text_answered_recently: bool = False
+    # Earlier copies of this same text, in the last two minutes, that got an answer.
+    same_text_answers: int = 0
     messages_last_two_minutes: int = 0
     echoes_our_reply: bool = False
+    # An earlier text of the last two minutes was one of our own replies sent back (a machine).
+    echoed_recently: bool = False
     courtesy_reply_within_day: bool = False
 
 

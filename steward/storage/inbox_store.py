@@ -221,12 +221,13 @@ async def _history(row: InboundMessage, conn: BaseDBAsyncClient) -> SenderHistor
         address=row.address, received_at__gte=since, id__lt=row.id
     ).using_db(conn)
     normalised = grammar.normalise(row.text)
-    same_answered = any(m.replied and grammar.normalise(m.text) == normalised for m in recent)
-    our_recent = (
-        await OutboxMessage.filter(address=row.address, created_at__gte=since)
+    same_answered = sum(m.replied and grammar.normalise(m.text) == normalised for m in recent)
+    our_recent = {
+        str(body).strip()
+        for body in await OutboxMessage.filter(address=row.address, created_at__gte=since)
         .using_db(conn)
         .values_list("body", flat=True)
-    )
+    }
     courtesy = (
         await OutboxMessage.filter(
             address=row.address,
@@ -237,10 +238,10 @@ async def _history(row: InboundMessage, conn: BaseDBAsyncClient) -> SenderHistor
         .exists()
     )
     return SenderHistory(
-        same_text_answered_recently=same_answered,
+        same_text_answers=same_answered,
         messages_last_two_minutes=len(recent),
-        echoes_our_reply=bool(row.text.strip())
-        and row.text.strip() in {str(b).strip() for b in our_recent},
+        echoes_our_reply=bool(row.text.strip()) and row.text.strip() in our_recent,
+        echoed_recently=any(m.text.strip() in our_recent for m in recent if m.text.strip()),
         courtesy_reply_within_day=courtesy,
     )
 
