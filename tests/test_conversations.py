@@ -9,10 +9,17 @@ import time_machine
 
 from steward.clock import utc
 from steward.gateway.messages import InboundMessage as Inbound
-from steward.storage import inbox_store
-from steward.storage.models import HoursEntry, PatrolSession, PointsEntry, VolunteerStatus
+from steward.storage import digest_store, inbox_store
+from steward.storage.models import (
+    HoursEntry,
+    PatrolSession,
+    PointsEntry,
+    Report,
+    ReportEvent,
+    VolunteerStatus,
+)
 from tests.fakes.twilio_api import FakeTwilio
-from tests.harness import converse, running_service, seed_street, service_settings
+from tests.harness import converse, running_service, seed_street, sent_to, service_settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -118,7 +125,7 @@ async def test_undo_takes_back_check_in_and_check_out(db: str, twilio: FakeTwili
                     "签退",
                     "10:30签退成功，本次2小时30分，今日共2小时30分，达标+10分，辛苦了！",
                 ),
-                (at(10, 50), "UNDO", "最近10分钟内没有可撤销的签到或签退。"),
+                (at(10, 50), "UNDO", "最近10分钟内没有可撤销的签到、签退或上报。"),
             ],
         )
     points = (
@@ -134,6 +141,70 @@ async def test_undo_takes_back_check_in_and_check_out(db: str, twilio: FakeTwili
     )
     assert hours == [125, -125, 150]
     assert sum(hours) == 150
+
+
+async def test_undo_withdraws_a_report_nobody_has_acted_on(db: str, twilio: FakeTwilio) -> None:
+    street = await seed_street()
+    wang, lead = street.wang.phone, street.lead.phone
+    async with running_service(service_settings(db, twilio), twilio) as svc:
+        await converse(
+            svc,
+            wang,
+            [
+                (at(8, 0), "签到", CHECKED_IN_8),
+                (
+                    at(8, 20),
+                    "报 1 5号楼门口垃圾堆放",
+                    "已收到上报#1（环境卫生），+2分。处理进展会短信告诉您。",
+                ),
+                # The report came after the check-in, so it is what UNDO takes back.
+                (at(8, 25), "撤销", "已撤回上报#1，扣回2分，已告知片长。"),
+                (at(8, 26), "查1", "上报#1（环境卫生）：已撤回，11月23日8:25更新。"),
+                (at(8, 27), "撤销", "最近10分钟内没有可撤销的签到、签退或上报。"),
+                (
+                    at(9, 0),
+                    "报 2 路灯不亮",
+                    "已收到上报#2（设施损坏），+2分。处理进展会短信告诉您。",
+                ),
+            ],
+        )
+        await converse(
+            svc,
+            lead,
+            [
+                (at(9, 1), "受理1", "上报#1当前为“已撤回”，无需这样办理。"),
+                (at(9, 2), "受理2", "已受理#2，已告知上报人。"),
+            ],
+        )
+        await converse(
+            svc,
+            wang,
+            [(at(9, 5), "撤销", "上报#2已受理，处理中，不能撤回了。如有误请联系片长。")],
+        )
+        to_lead = sent_to(svc, lead)
+    assert to_lead[1] == "上报#1【环境卫生】东巷已由王秀英撤回，无需处理。"
+    assert len(to_lead) == 5  # alert 1, withdrawn 1, refusal, alert 2, ack confirmation
+    points = (
+        await PointsEntry.filter(volunteer_id=street.wang.id)
+        .order_by("id")
+        .values_list("kind", "amount")
+    )
+    assert points == [
+        ("report_filed", 2),
+        ("report_withdrawn", -2),
+        ("report_filed", 2),
+        ("report_valid", 3),
+    ]
+    events = (
+        await ReportEvent.filter(report__number=1).order_by("id").values_list("to_status", "note")
+    )
+    assert events[-1] == ("withdrawn", "withdrawn by the reporter (UNDO)")
+    assert (await Report.get(number=1)).status == "withdrawn"
+    # The office's digest counts only the report that stands.
+    digest = await digest_store.load_digest(
+        street.wang.street_id, at(9, 0).date(), svc.settings, as_of=utc(at(18, 0))
+    )
+    assert (digest.new_by_category, digest.open_reports) == (((2, 1),), 1)
 
 
 async def test_a_session_over_the_maximum_waits_for_a_lead(db: str, twilio: FakeTwilio) -> None:

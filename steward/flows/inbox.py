@@ -149,9 +149,11 @@ def _act(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
     now = ctx.received_at
     if parsed.confirm:
         return _ask_first(ctx, parsed, rules)
-    if parsed.intent in ("check_in", "check_out", "undo"):
+    if parsed.intent == "undo":
+        return _undo(ctx, rules)
+    if parsed.intent in ("check_in", "check_out"):
         assert ctx.patrol is not None
-        action = {"check_in": patrol.check_in, "check_out": patrol.check_out, "undo": patrol.undo}
+        action = {"check_in": patrol.check_in, "check_out": patrol.check_out}
         return action[parsed.intent](vol, ctx.patrol, now, rules)
     if ctx.media and not ctx.text.strip():
         return _photo_only(ctx, rules)
@@ -174,6 +176,19 @@ def _act(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
         body = texts.render("not_yet_available", vol.language, menu=menu)
         return Outcome(parsed.intent, Reply(body, "reply"))
     return Outcome("unknown", Reply(texts.render("unknown", vol.language, menu=menu), "reply"))
+
+
+def _undo(ctx: InboxContext, rules: Settings) -> Outcome:
+    """Take back whichever came last of the sender's check-in, check-out or report."""
+    vol, day, rc, now = ctx.volunteer, ctx.patrol, ctx.reports, ctx.received_at
+    assert vol is not None and day is not None and rc is not None
+    report = rc.own_recent
+    window = timedelta(minutes=rules.UNDO_MINUTES)
+    if report is not None and report.status != "withdrawn" and now - report.created_at <= window:
+        patrolled_at = patrol.last_action_at(day)
+        if patrolled_at is None or report.created_at >= patrolled_at:
+            return reports.withdraw(vol, report, rc, now, rules)
+    return patrol.undo(vol, day, now, rules)
 
 
 def _photo_only(ctx: InboxContext, rules: Settings) -> Outcome:

@@ -89,6 +89,14 @@ def check_out(vol: VolunteerState, day: PatrolDay, now: datetime, rules: Setting
     return Outcome("check_out", Reply(texts.render(key, lang, **values), "reply"), tuple(effects))
 
 
+def last_action_at(day: PatrolDay) -> datetime | None:
+    """When the volunteer last checked in or out (what UNDO would take back)."""
+    if day.open_session is not None:
+        return day.open_session.started_at
+    closed = day.last_closed
+    return closed.ended_at if closed is not None else None
+
+
 def undo(vol: VolunteerState, day: PatrolDay, now: datetime, rules: Settings) -> Outcome:
     """Take back the last check-in or check-out if it was within UNDO_MINUTES."""
     lang = vol.language

@@ -4,6 +4,7 @@
     new | acknowledged -> rejected (with a reason)
     resolved -> acknowledged (the reporter says "not fixed")
     resolved -> closed_unverified (nobody checked within 48 h: the hourly job)
+    new -> withdrawn (the reporter's UNDO within UNDO_MINUTES; its points go back)
 
 Every action is a plain function of (who, report context, now, rules) returning an Outcome, with
 no channel in it: SMS calls them today, Telegram commands and buttons will call the same ones.
@@ -213,22 +214,71 @@ def recent_own_report(rc: ReportsContext, now: datetime) -> ReportView | None:
     return None
 
 
+def withdraw(
+    vol: VolunteerState, report: ReportView, rc: ReportsContext, now: datetime, rules: Settings
+) -> Outcome:
+    """Take back the sender's own report (UNDO): its points go back, and whoever was alerted
+    hears there is nothing to do. Only a report nobody has acted on yet can be withdrawn."""
+    if report.status != "new":
+        name = texts.status_name(report.status, vol.language)
+        return Outcome(
+            "undo", _reply("undo_report_too_late", vol.language, number=report.number, status=name)
+        )
+    effects: tuple[Effect, ...] = (
+        MoveReport(report.number, "new", "withdrawn", "withdrawn by the reporter (UNDO)"),
+        AwardPoints(
+            -rules.POINTS_REPORT_FILED,
+            "report_withdrawn",
+            local_date(report.created_at, rules.tz),
+            f"report_withdrawn:{report.number}",
+            note="undo",
+            report_number=report.number,
+        ),
+    )
+    notices = tuple(
+        Notice(
+            person,
+            texts.render(
+                "report_withdrawn",
+                person.language,
+                number=report.number,
+                category=grammar.category_name(report.category, person.language),
+                place=report.place,
+                reporter=texts.short_name(vol.name, person.language),
+            ),
+            "alert",
+            f"report_withdrawn:{report.number}:{person.volunteer_id}",
+        )
+        for person in _alerted(report, vol, rc)
+    )
+    body = texts.render(
+        "undo_report", vol.language, number=report.number, points=rules.POINTS_REPORT_FILED
+    )
+    return Outcome("undo", Reply(body, "reply"), effects, notices)
+
+
+def _alerted(
+    report: ReportView, reporter: VolunteerState, rc: ReportsContext
+) -> tuple[Contact, ...]:
+    """Who got the new-report alert: the community's leads, and the office when urgent."""
+    audience = list(rc.leads) + (list(rc.office) if report.urgent else [])
+    unique = {p.volunteer_id: p for p in audience if p.volunteer_id != reporter.id}
+    return tuple(unique.values())
+
+
 def alerts_for(
     report: ReportView, reporter: VolunteerState, rc: ReportsContext, rules: Settings
 ) -> tuple[Notice, ...]:
     """The short alert to the community's leads, and to the office when urgent."""
-    audience = list(rc.leads) + (list(rc.office) if report.urgent else [])
-    seen: set[int] = set()
-    notices = []
-    for person in audience:
-        if person.volunteer_id in seen or person.volunteer_id == reporter.id:
-            continue
-        seen.add(person.volunteer_id)
-        body = _alert_text(report, reporter, person.language, rules)
-        notices.append(
-            Notice(person, body, "alert", f"report_alert:{report.number}:{person.volunteer_id}")
+    return tuple(
+        Notice(
+            person,
+            _alert_text(report, reporter, person.language, rules),
+            "alert",
+            f"report_alert:{report.number}:{person.volunteer_id}",
         )
-    return tuple(notices)
+        for person in _alerted(report, reporter, rc)
+    )
 
 
 def _alert_text(

@@ -99,8 +99,22 @@ TEXTS: Catalogue = {
         "en": "Your check-out at {time} is undone; your patrol goes on.",
     },
     "nothing_to_undo": {
-        "zh": "最近{minutes}分钟内没有可撤销的签到或签退。",
-        "en": "There is no check-in or check-out from the last {minutes} minutes to undo.",
+        "zh": "最近{minutes}分钟内没有可撤销的签到、签退或上报。",
+        "en": "There is no check-in, check-out or report from the last {minutes} minutes to undo.",
+    },
+    "undo_report": {
+        "zh": "已撤回上报#{number}，扣回{points}分，已告知片长。",
+        "en": "Report #{number} is withdrawn and its {points} points taken back. "
+        "Your lead has been told.",
+    },
+    "undo_report_too_late": {
+        "zh": "上报#{number}{status}，不能撤回了。如有误请联系片长。",
+        "en": "Report #{number} is {status} and can no longer be withdrawn. "
+        "Please tell your lead if it was a mistake.",
+    },
+    "report_withdrawn": {
+        "zh": "上报#{number}【{category}】{place}已由{reporter}撤回，无需处理。",
+        "en": "Report #{number} ({category}, {place}) was withdrawn by {reporter}. Nothing to do.",
     },
     # ---- reports ----
     "report_filed": {
@@ -354,6 +368,7 @@ REPORT_STATUS = {
     "closed": {"zh": "已结案", "en": "closed"},
     "closed_unverified": {"zh": "已结案（未核实）", "en": "closed (not checked)"},
     "rejected": {"zh": "未受理", "en": "not accepted"},
+    "withdrawn": {"zh": "已撤回", "en": "withdrawn"},
 }
 
 

@@ -109,12 +109,14 @@ async def _pair_days(street_id: int, day: date, minutes: dict[int, int], target:
 
 
 async def _reports(street_id: int, day: date, rules: Settings) -> list[ReportFacts]:
-    """Reports still open, and those filed that day whatever became of them."""
+    """Reports still open, and those filed that day whatever became of them (except those their
+    reporter withdrew at once: taken back within minutes, they were never work for anyone)."""
     start = utc(datetime.combine(day, time(0), tzinfo=rules.tz))
     filed_that_day = Q(created_at__gte=start, created_at__lt=start + timedelta(days=1))
     rows = (
         await Report.filter(community__street_id=street_id)
         .filter(Q(status__in=list(digest.OPEN_STATUSES)) | filed_that_day)
+        .exclude(status="withdrawn")
         .order_by("number")
     )
     return [
