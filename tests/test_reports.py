@@ -172,7 +172,8 @@ async def test_a_report_from_filing_to_closing(db: str, twilio: FakeTwilio) -> N
             [
                 (at(15, 30), "查 1", "上报#1（环境卫生）：已处理，待您核实，11月23日15:00更新。"),
                 (at(16, 0), "是 1", "谢谢核实！上报#1已结案，+1分。"),
-                (at(16, 1), "是 1", None),  # the same text again at once: no second answer
+                # The same text again at once is answered kindly, and pays nothing twice.
+                (at(16, 1), "是 1", "上报#1当前为“已结案”，无需这样办理。"),
                 (at(16, 30), "否 1", "上报#1当前为“已结案”，无需这样办理。"),
             ],
         )
@@ -186,6 +187,7 @@ async def test_a_report_from_filing_to_closing(db: str, twilio: FakeTwilio) -> N
         "上报#1已处理：再次清理并加装垃圾桶。请到现场看看，好了回复“是1”，没好回复“否1”。",
         "上报#1（环境卫生）：已处理，待您核实，11月23日15:00更新。",
         "谢谢核实！上报#1已结案，+1分。",
+        "上报#1当前为“已结案”，无需这样办理。",
         "上报#1当前为“已结案”，无需这样办理。",
     ]
     assert "上报#1【环境卫生】经上报人核实未解决，已退回受理状态。" in to_lead
