@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict
 from datetime import timedelta
 
-from steward.flows import grammar, leave, patrol, reports, texts
+from steward.flows import grammar, leads, leave, patrol, reports, texts
 from steward.flows.state import (
     ClearConversation,
     Effect,
@@ -31,8 +31,8 @@ FLOOD_LIMIT = 6
 REPEAT_ANSWERS = 2
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
-# Intents handled by flows that later issues bring (leave, attendance, lead confirmations).
-_NOT_YET = frozenset({"today"})
+# Intents whose flows the recruitment work brings (apply, the pledge, resigning).
+_NOT_YET = frozenset({"apply", "agree", "quit"})
 _REPORT_INTENTS = frozenset(
     {"report", "report_status", "fix_confirmed", "fix_not_done", "ack", "resolve", "reject"}
 )
@@ -167,6 +167,8 @@ def _act(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
         return patrol.confirm_session(vol, ctx.confirm_target, parsed.name, rules)
     if parsed.intent in ("leave", "back"):
         return _leave(ctx, parsed, rules)
+    if parsed.intent == "today":
+        return leads.today(vol, ctx.today, now, rules)
     if parsed.intent == "points" and ctx.points is not None:
         return Outcome("points", Reply(_points_text(ctx), "reply"))
     menu = grammar.help_text(vol.language)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # leads.py builds on this module; the annotation alone needs the name
+    from steward.flows.leads import TodayScope
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,7 @@ class InboxContext:
     confirm_target: ConfirmTarget | None = None
     partner: Contact | None = None
     leave_target: LeaveTarget | None = None
+    today: TodayScope | None = None  # a lead's TODAY: their community's pairs
 
 
 # ---- effects: what storage must apply, in the same transaction as the reply ----

@@ -348,6 +348,17 @@ TEXTS: Catalogue = {
         "en": "{name} is no longer a steward. Pair {pair} ({zone}) needs a new member; "
         "please find one.",
     },
+    # ---- a lead's TODAY (the parts are joined, then fitted to two segments) ----
+    "today_head": {
+        "zh": "{scope}{date}{time}：",
+        "en": "{scope} {date} {time}: ",
+    },
+    "today_out": {"zh": "巡查中{count}组{codes}", "en": "on patrol {count}{codes}"},
+    "today_done": {"zh": "已达标{count}组{codes}", "en": "done {count}{codes}"},
+    "today_missing": {"zh": "未出巡{count}组{codes}", "en": "not out {count}{codes}"},
+    "today_partial": {"zh": "未满时长{count}组{codes}", "en": "short of goal {count}{codes}"},
+    "today_off": {"zh": "今日休息{count}组", "en": "off today {count}"},
+    "today_no_pairs": {"zh": "今日没有排班的组。", "en": "no pairs today."},
     "not_yet_available": {
         "zh": "此功能暂未开通短信办理，请联系片长。{menu}",
         "en": "This is not available by text yet; please contact your lead. {menu}",

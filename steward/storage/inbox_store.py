@@ -39,7 +39,7 @@ from steward.flows.state import (
     VolunteerState,
 )
 from steward.gateway.messages import InboundMessage as Inbound
-from steward.storage import report_store
+from steward.storage import leads_store, report_store
 from steward.storage.db import create_once
 from steward.storage.models import (
     ConversationState,
@@ -125,6 +125,9 @@ async def load_context(
         confirm_target = await _confirm_target(state, parsed.name, conn)
     if parsed.intent == "leave" and parsed.name and state.role in ("lead", "office"):
         leave_target = await _leave_target(state, parsed.name, conn)
+    today = None
+    if parsed.intent == "today":
+        today = await leads_store.today_scope(state, local_date(now, tz), conn)
     return InboxContext(
         row.channel,
         row.address,
@@ -141,6 +144,7 @@ async def load_context(
         confirm_target=confirm_target,
         partner=await _partner(vol.id, vol.pair_id, conn),
         leave_target=leave_target,
+        today=today,
     )
 
 
