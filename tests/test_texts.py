@@ -50,6 +50,8 @@ LONGEST = {
         "zone": "新开河街东巷",
         "count": 6,
         "reason": "已连续6次排班没有巡查",
+        "scope": "新开河社区",
+        "codes": "（A1 A3 A12 B7 B10...）",
     },
     "en": {
         "name": texts.short_name("Christopher Alexander", "en"),
@@ -89,6 +91,8 @@ LONGEST = {
         "zone": "Xinkaihe East Lane",
         "count": 6,
         "reason": "fewer than half the patrols done in 30 days",
+        "scope": "Xinkaihe",
+        "codes": " (A1 A3 A12 B7 B10...)",
     },
 }
 
