@@ -1,7 +1,7 @@
 """Read what a volunteer texts: the keyword table (data) and the parser that walks it.
 
-Everything a sender can type lives in `TABLE` and `CATEGORIES`; the parser, the help menu and
-the "Did you mean IN?" keyword are all derived from them, so adding a keyword is one edit.
+Everything a sender can type lives in `TABLE`, `CATEGORIES` and `LEAD_INS`; the parser, the help
+menu and the "Did you mean IN?" keyword are all derived from them, so adding a keyword is one edit.
 See SPEC §3 for the rules this implements.
 """
 
@@ -37,11 +37,16 @@ class Intent:
 
 
 TABLE: tuple[Intent, ...] = (
-    Intent("check_in", ("签到", "到", "上岗", "开始", "巡查"), ("IN", "CHECKIN", "QD"), "1"),
+    Intent(
+        "check_in",
+        ("签到", "到", "上岗", "开始", "巡查"),
+        ("IN", "CHECKIN", "CHECK IN", "SIGN IN", "QD"),
+        "1",
+    ),
     Intent(
         "check_out",
         ("签退", "结束", "下岗", "完成", "收工"),
-        ("OUT", "CHECKOUT", "DONE", "QT"),
+        ("OUT", "CHECKOUT", "CHECK OUT", "SIGN OUT", "DONE", "QT"),
         "2",
     ),
     Intent("report", ("上报", "报", "报告", "反映"), ("REPORT", "R"), "3", Args.REPORT),
@@ -55,6 +60,10 @@ TABLE: tuple[Intent, ...] = (
     Intent("undo", ("撤销",), ("UNDO",)),
     Intent("stop", ("退订",), ("STOP",)),
     Intent("start", ("订阅",), ("START",)),
+    # Their flows come later; until then the inbox answers that they are not available yet.
+    Intent("apply", ("报名",), ("APPLY",)),
+    Intent("agree", ("同意",), ("AGREE",)),
+    Intent("quit", ("退出",), ("QUIT",)),
     # Leads of a community may work by SMS too (SPEC "Leads who text").
     Intent("ack", ("受理",), ("ACK",), args=Args.NUMBER),
     Intent("resolve", ("办结",), ("FIXED",), args=Args.NUMBER_NOTE),
@@ -64,6 +73,14 @@ TABLE: tuple[Intent, ...] = (
 )
 
 INTENTS: tuple[str, ...] = (*(i.name for i in TABLE), "step_answer", "unknown")
+
+# Polite and possessive words people put before a keyword (我要签到, 我的积分, 请帮我签退,
+# please check in). They are skipped only when a keyword follows at once, and may follow one
+# another (麻烦 + 帮我). A keyword after them must stand apart, as a one-character keyword does.
+LEAD_INS: tuple[str, ...] = (
+    *("请", "请你", "请您", "麻烦", "麻烦你", "麻烦您", "帮我", "我要", "我想", "我的"),
+    *("please", "pls"),
+)
 
 
 @dataclass(frozen=True)
@@ -155,33 +172,58 @@ class _Keyword:
     word: str  # normalised, as matched
     intent: Intent
     shown: str  # the intent's canonical keyword in the same language
+    spaced: re.Pattern[str]  # the word, allowing a space between any two of its characters
 
     @property
     def latin(self) -> bool:
-        return self.word.isascii() and self.word.isalpha()
+        return self.word.isascii() and self.word.replace(" ", "").isalpha()
 
 
 def _index() -> tuple[_Keyword, ...]:
     rows: list[_Keyword] = []
     for intent in TABLE:
         for words in (intent.zh, intent.en):
-            rows += [_Keyword(normalise(w), intent, words[0]) for w in words]
+            rows += [_keyword(normalise(w), intent, words[0]) for w in words]
     return tuple(rows)
 
 
+def _keyword(word: str, intent: Intent, shown: str) -> _Keyword:
+    # 签 到 reads as 签到. Only the keyword's own characters are joined this way: spaces anywhere
+    # else in the text (报 1 5号楼, 报 垃圾 门口) still separate what the sender separated.
+    spaced = re.compile(" ?".join(map(re.escape, word)))
+    return _Keyword(word, intent, shown, spaced)
+
+
 _KEYWORDS = _index()
+# Keywords by first character: a text can only start with those that start as it does.
+_STARTING_WITH = {
+    k.word[0]: tuple(j for j in _KEYWORDS if j.word[0] == k.word[0]) for k in _KEYWORDS
+}
+# Longest first, so that 请你签到 skips 请你 rather than stopping at 请 before 你签到.
+_LEAD_INS = sorted((normalise(w) for w in LEAD_INS), key=len, reverse=True)
 _BY_DIGIT = {i.digit: i for i in TABLE if i.digit is not None}
 _HELP_WORDS = frozenset(k.word for k in _KEYWORDS if k.intent.name == "help")
 _CATEGORY_WORDS = sorted(
     ((w, c.code) for c in CATEGORIES for w in c.words), key=lambda p: -len(p[0])
 )
-_LATIN_WORD = re.compile(r"[a-z]+(?=[\s0-9]|$)")
+_LATIN_WORDS = re.compile(r"[a-z]+(?: [a-z]+)*(?=[\s0-9]|$)")
 _DIGITS = re.compile(r"[0-9]+")
 _NUMBER = re.compile(r"(#?) ?([0-9]+)")
 _CN_NUMBER = re.compile(r"[零一二两三四五六七八九十]+")
 _CN_DIGITS = {c: n for n, c in enumerate("零一二三四五六七八九")} | {"两": 2}
+# Chinese numerals standing on their own, maybe with their unit: 十二, 十二号, 三天 (not 三号楼).
+_CN_COUNT = re.compile(r"([零一二两三四五六七八九十]+)[天日号]?(?= |$)")
+_COUNTED = frozenset({Args.NUMBER, Args.NUMBER_NOTE, Args.DAYS})
 
 # --- parsing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Match:
+    keyword: _Keyword
+    used: tuple[str, ...]  # what was read, as normalised: any lead-ins, then the keyword as written
+    rest: str  # the normalised text after them
+    confirm: bool = False
 
 
 def parse(text: str, *, in_step: bool = False) -> Parsed:
@@ -207,44 +249,102 @@ def _read(norm: str, shown: str) -> Parsed:
     if _DIGITS.fullmatch(norm):
         menu = _BY_DIGIT.get(norm)
         return Parsed(menu.name) if menu else UNKNOWN
-    match = _exact(norm) or _typo(norm)
+    match = _find(norm)
     if match is None:
         return UNKNOWN
-    keyword, head, confirm = match
-    base = Parsed(keyword.intent.name, confirm=confirm, keyword=keyword.shown)
-    return _ARGUMENTS[keyword.intent.args](base, norm[len(head) :].lstrip(), [head], shown)
+    keyword = match.keyword
+    base = Parsed(keyword.intent.name, confirm=match.confirm, keyword=keyword.shown)
+    return _ARGUMENTS[keyword.intent.args](base, match.rest, list(match.used), shown)
 
 
-def _exact(norm: str) -> tuple[_Keyword, str, bool] | None:
+def _find(norm: str) -> _Match | None:
+    """Find the keyword the text starts with, after any lead-ins (我要, 请帮我, please)."""
+    lead_ins: list[str] = []
+    while True:  # a loop, not recursion: a text may be thousands of 请 long
+        found = _exact(norm, after_lead_in=bool(lead_ins)) or _typo(norm)
+        if found is not None:
+            return replace(found, used=(*lead_ins, *found.used))
+        lead = _lead_in(norm)
+        if lead is None:
+            return None
+        lead_ins.append(lead)
+        norm = norm[len(lead) :].lstrip()
+
+
+def _lead_in(norm: str) -> str | None:
+    # A Latin lead-in is a whole word (please check in); a Chinese one runs into the keyword.
+    return next(
+        (w for w in _LEAD_INS if norm.startswith(w) and (not w.isascii() or _word_ends(norm, w))),
+        None,
+    )
+
+
+def _exact(norm: str, *, after_lead_in: bool) -> _Match | None:
     """Find the longest keyword the text starts with."""
-    latin = _LATIN_WORD.match(norm)
-    first = latin.group() if latin else None
-    hits = [k for k in _KEYWORDS if k.word == first or (not k.latin and _runs_on(k.word, norm))]
-    if not hits:
+    candidates = _STARTING_WITH.get(norm[:1], ())
+    hits = [m for k in candidates if (m := _match_at(k, norm, after_lead_in)) is not None]
+    return max(hits, key=lambda m: len(m.keyword.word), default=None)
+
+
+def _match_at(keyword: _Keyword, norm: str, after_lead_in: bool) -> _Match | None:
+    if keyword.latin:
+        if not norm.startswith(keyword.word) or not _word_ends(norm, keyword.word):
+            return None  # Latin keywords are whole words: IN, but not the start of INTO
+        return _Match(keyword, (keyword.word,), norm[len(keyword.word) :].lstrip())
+    found = keyword.spaced.match(norm)
+    if found is None:
         return None
-    best = max(hits, key=lambda k: len(k.word))
-    return best, best.word, False
+    head, rest = found.group(), norm[found.end() :]
+    # Chinese keywords may run straight into the text (签到东巷), except where the reading is
+    # doubtful; then they count only when they stand apart: a one-character keyword (到底 is not
+    # a check-in), one with a space inside (报 告诉你 is 报 and a text), one after a lead-in
+    # (我的签到记录 is not a check-in).
+    runs_on = len(head) > 1 and " " not in head and not after_lead_in
+    if not runs_on and not _stands_apart(keyword.intent, rest):
+        return None
+    return _Match(keyword, (head,), rest.lstrip())
 
 
-def _runs_on(word: str, norm: str) -> bool:
-    # Chinese keywords may run straight into the text, but a one-character keyword only counts
-    # before a space, a number, a category word or the end: 到底怎么回事 is not a check-in.
-    if not norm.startswith(word):
-        return False
-    rest = norm[len(word) :]
-    return len(word) > 1 or not rest or rest[0] in " #0123456789" or _category_at(rest) is not None
+def _word_ends(norm: str, word: str) -> bool:
+    """Tell whether the Latin word the text starts with ends there (IN 2, not INTO)."""
+    after = norm[len(word) : len(word) + 1]
+    return not after or after in " 0123456789"
 
 
-def _typo(norm: str) -> tuple[_Keyword, str, bool] | None:
-    """Tolerate one slip in a Latin keyword of four letters or more, if only one intent fits."""
-    latin = _LATIN_WORD.match(norm)
-    if latin is None or len(latin.group()) < 4:
-        return None  # shorter words are too likely to be something else entirely
-    word = latin.group()
-    hits = [k for k in _KEYWORDS if k.latin and len(k.word) >= 4 and _one_edit_apart(word, k.word)]
+def _stands_apart(intent: Intent, rest: str) -> bool:
+    """Tell whether what follows a keyword lets it count: a space, a number, a category word, the
+    end, or Chinese numerals for a keyword that expects a number."""
+    if not rest or rest[0] in " #0123456789" or _category_at(rest) is not None:
+        return True
+    # Chinese numerals count only where a number is expected: 查十二 is report 12, 到三楼 is not
+    # a check-in; and only standing alone: 查一下 is "have a look".
+    return intent.args in _COUNTED and _chinese_count(rest) is not None
+
+
+def _typo(norm: str) -> _Match | None:
+    """Tolerate one slip in a Latin keyword (a word of four letters or more), if one intent fits."""
+    latin = _LATIN_WORDS.match(norm)
+    if latin is None:
+        return None
+    words = latin.group().split(" ")
+    hits = [k for k in _KEYWORDS if k.latin and _one_slip(words, k.word.split(" "))]
     if len({k.intent.name for k in hits}) != 1:
         return None
-    return hits[0], word, True
+    head = " ".join(words[: hits[0].word.count(" ") + 1])
+    return _Match(hits[0], (head,), norm[len(head) :].lstrip(), confirm=True)
+
+
+def _one_slip(words: list[str], keyword: list[str]) -> bool:
+    """Tell whether the text's first words are the keyword's with one slip in one long word."""
+    # Per word, so the SPEC's four-letter rule carries over to two-word keywords: CHEK IN is a
+    # slip for CHECK IN, but CHECK ON or CHECK IT is not, since IN is too short to guess at.
+    if len(words) < len(keyword):
+        return False
+    slips = [(w, k) for w, k in zip(words, keyword, strict=False) if w != k]
+    if len(slips) != 1:
+        return False
+    word, want = slips[0]
+    return min(len(word), len(want)) >= 4 and _one_edit_apart(word, want)
 
 
 def _one_edit_apart(a: str, b: str) -> bool:
@@ -274,16 +374,25 @@ def _report_args(base: Parsed, rest: str, used: list[str], shown: str) -> Parsed
 
 
 def _number_args(base: Parsed, rest: str, used: list[str], shown: str) -> Parsed:
-    number = _NUMBER.match(rest)
-    return replace(base, report=int(number.group(2)) if number else None)
+    number = _report_number(rest)
+    return replace(base, report=number[0] if number else None)
 
 
 def _number_note_args(base: Parsed, rest: str, used: list[str], shown: str) -> Parsed:
-    number = _NUMBER.match(rest)
+    number = _report_number(rest)
     if number is None:
         return replace(base, description=_tail(shown, used))
-    consumed = [g for g in number.groups() if g]
-    return replace(base, report=int(number.group(2)), description=_tail(shown, used + consumed))
+    report, consumed = number
+    return replace(base, report=report, description=_tail(shown, used + consumed))
+
+
+def _report_number(rest: str) -> tuple[int, list[str]] | None:
+    """Read a report number and the words it took: 12, #12, # 12, or in Chinese numerals (十二)."""
+    digits = _NUMBER.match(rest)
+    if digits:
+        return int(digits.group(2)), [g for g in digits.groups() if g]
+    chinese = _chinese_count(rest)
+    return (chinese[0], [chinese[1]]) if chinese else None
 
 
 def _days_args(base: Parsed, rest: str, used: list[str], shown: str) -> Parsed:
@@ -362,6 +471,13 @@ def _skip(text: str, words: Sequence[str]) -> str | None:
             return None
         at += len(word)
     return text[at:].lstrip(_SEPARATORS).rstrip()
+
+
+def _chinese_count(text: str) -> tuple[int, str] | None:
+    """Read a number in Chinese numerals standing at the start of text: (12, "十二号")."""
+    found = _CN_COUNT.match(text)
+    number = _chinese_number(found.group(1)) if found else None
+    return (number, found.group()) if found and number else None
 
 
 def _chinese_number(text: str) -> int | None:
