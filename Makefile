@@ -3,13 +3,21 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# uv resolves the lock (`make lock`); pinned so that two people refreshing it get the same tool.
+UV_VERSION := 0.13.9
+# Extra arguments for `make lock`: e.g. --upgrade, or --upgrade-package NAME.
+LOCK_ARGS ?=
 
-.PHONY: run test check bench clean
+.PHONY: run test check bench lock clean
 
-$(STAMP): pyproject.toml
+# Every package comes from requirements.lock, pinned and hash-checked; then the project itself,
+# editable, with no dependencies of its own resolved. `pip check` catches a pyproject.toml that
+# asks for something the lock does not give (run `make lock`).
+$(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check || { echo "requirements.lock does not match pyproject.toml: run make lock"; exit 1; }
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -34,6 +42,16 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# Re-resolve requirements.lock from pyproject.toml (every extra, Python 3.11), keeping the pins
+# that still fit; `make lock LOCK_ARGS=--upgrade` takes the newest allowed versions instead.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	UV_CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/uv pip compile --quiet pyproject.toml \
+		--extra test --extra dev --generate-hashes --python-version 3.11 $(LOCK_ARGS) \
+		-o requirements.lock
+	@echo "requirements.lock: $$(grep -c '^[a-z]' requirements.lock) packages pinned with hashes"
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache
