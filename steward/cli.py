@@ -9,14 +9,24 @@ from datetime import datetime
 
 import click
 
-from steward import service
 from steward.cli_support import cli_settings, run_with_db
 from steward.settings import Settings
+from steward.shells import jobs as job_shells
 from steward.storage import db
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: str) -> None:
+    """Log at LOG_LEVEL, but APScheduler's own lines only from WARNING unless LOG_LEVEL=DEBUG.
+
+    APScheduler logs two INFO lines for every run of every job ("Running job ...", "... executed
+    successfully"); the scheduler logs one line of its own instead, for runs that queued
+    something.
+    """
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # also when something set up the root logger before us
+    numeric = logging.getLevelNamesMapping()[level]
+    aps_level = numeric if numeric == logging.DEBUG else max(numeric, logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(aps_level)
 
 
 @click.group()
@@ -34,7 +44,7 @@ def serve(host: str, port: int) -> None:
     from steward.app import create_app
 
     settings = cli_settings()
-    _configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.LOG_LEVEL.lower())
 
 
@@ -86,7 +96,7 @@ def jobs() -> None:
 
 
 @jobs.command(name="run")
-@click.argument("job", type=click.Choice([*service.JOBS, "all"]))
+@click.argument("job", type=click.Choice([*job_shells.JOBS, "all"]))
 @click.option("--at", "at", default=None, help="run as of this time (ISO 8601; default now)")
 @click.option("--dry-run", is_flag=True, help="print what would be sent; store nothing")
 def run_job(job: str, at: str | None, dry_run: bool) -> None:
@@ -98,10 +108,10 @@ def run_job(job: str, at: str | None, dry_run: bool) -> None:
         if at:
             moment = datetime.fromisoformat(at)
             now = utc(moment if moment.tzinfo else moment.replace(tzinfo=settings.tz))
-        names = list(service.JOBS) if job == "all" else [job]
+        names = list(job_shells.JOBS) if job == "all" else [job]
         verb = "would send" if dry_run else "sent"
         for name in names:
-            sent = await service.run_job(name, settings, now, dry_run=dry_run)
+            sent = await job_shells.run_job(name, settings, now, dry_run=dry_run)
             click.echo(f"{name} at {now.astimezone(settings.tz).isoformat()}: {verb} {len(sent)}")
             for notice in sent:
                 click.echo(f"  to {notice.to.name} {notice.to.phone}: {notice.body}")

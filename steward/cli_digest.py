@@ -6,10 +6,11 @@ from datetime import date, datetime
 
 import click
 
-from steward import digest_service
 from steward.cli_support import run_with_db
 from steward.clock import local_date, utcnow
 from steward.settings import Settings
+from steward.shells import digest as digest_shell
+from steward.storage.unit import UnitOfWork
 
 
 @click.command()
@@ -26,20 +27,22 @@ def digest(street: str | None, day: str | None, send: bool, lang: str) -> None:
         now = utcnow()
         when = chosen or local_date(now, settings.tz)
         try:
-            texts = await digest_service.digest_for(street, when, lang, settings)
+            texts = await digest_shell.digest_for(street, when, lang, settings)
             for _, text in texts:
                 click.echo(text + "\n")
             if send:
                 await _send(street, when, settings, now)
-        except digest_service.UnknownStreet as exc:
+        except digest_shell.UnknownStreet as exc:
             raise click.ClickException(f"no street named {exc}") from None
 
     run_with_db(work)
 
 
 async def _send(street: str | None, day: date, settings: Settings, now: datetime) -> None:
-    street_id = await digest_service.street_id_named(street) if street else None
-    queued = await digest_service.send_digests(street_id, day, settings, now, dry_run=False)
+    street_id = await digest_shell.street_id_named(street) if street else None
+    queued = await digest_shell.send_digests(
+        street_id, day, settings, now, dry_run=False, units=UnitOfWork()
+    )
     click.echo(f"queued {len(queued)} digest SMS")
     for notice in queued:
         click.echo(f"  to {notice.to.name} {notice.to.phone}")

@@ -131,15 +131,25 @@ class Service:
         """Wait (without blocking our loop) until the stand-in has accepted `total` messages."""
         return await asyncio.to_thread(self.fake.wait_for_messages, total, timeout)
 
+    async def drain(self) -> int:
+        """Process every stored text, then send what is due; return how many sends were tried."""
+        await self.app.state.processor.drain()
+        attempted: int = await self.app.state.dispatcher.drain()
+        return attempted
+
     async def settle(self) -> list[FakeMessage]:
-        """Send whatever is still due and return everything the stand-in accepted."""
-        await self.app.state.dispatcher.drain()
+        """Process and send whatever is still due; return everything the stand-in accepted."""
+        await self.drain()
         return list(self.fake.messages)
 
 
 @asynccontextmanager
-async def running_service(settings: Settings, fake: FakeTwilio) -> AsyncIterator[Service]:
-    app = create_app(settings, own_database=False)
+async def running_service(
+    settings: Settings, fake: FakeTwilio, *, background: bool = True
+) -> AsyncIterator[Service]:
+    """The app with its lifespan; background=False: nothing is processed or sent until the test
+    drains (so a moved clock is seen only when the test says)."""
+    app = create_app(settings, own_database=False, background=background)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
@@ -222,7 +232,7 @@ async def say(
     before = len(svc.fake.messages)
     with time_machine.travel(moment, tick=False):
         await svc.text(sender, text, media=media)
-        await svc.app.state.dispatcher.drain()
+        await svc.drain()
     return [m.body for m in svc.fake.messages[before:] if m.to == sender]
 
 

@@ -9,7 +9,7 @@ import time_machine
 
 from steward.clock import utc
 from steward.gateway.messages import InboundMessage as Inbound
-from steward.storage import digest_store, inbox_store
+from steward.storage import digest_store, inbound
 from steward.storage.models import (
     HoursEntry,
     PatrolSession,
@@ -18,6 +18,7 @@ from steward.storage.models import (
     ReportEvent,
     VolunteerStatus,
 )
+from steward.storage.unit import UnitOfWork
 from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import converse, running_service, seed_street, sent_to, service_settings
 
@@ -308,7 +309,7 @@ async def test_a_message_stored_before_a_crash_is_answered_at_start(
     street = await seed_street()
     with time_machine.travel(at(8, 0), tick=False):
         stored = Inbound("sms", street.wang.phone, "签到", "SMcrash0001", utc(at(8, 0)))
-        await inbox_store.store_inbound(stored)
+        await inbound.store(stored, UnitOfWork())
         async with running_service(service_settings(db, twilio), twilio) as svc:
             sent = await svc.settle()
         async with running_service(service_settings(db, twilio), twilio) as svc:

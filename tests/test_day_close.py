@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 
-from steward import service
 from steward.clock import utc
+from steward.shells import jobs as job_shells
 from steward.storage.models import (
     AttendanceDay,
     OutboxMessage,
@@ -38,8 +38,8 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 async def close_twice(svc: Service, moment: datetime) -> list[tuple[str, str]]:
     with time_machine.travel(moment, tick=False):
-        first = await service.run_job("day_close", svc.settings, utc(moment))
-        assert await service.run_job("day_close", svc.settings, utc(moment)) == []
+        first = await job_shells.run_job("day_close", svc.settings, utc(moment))
+        assert await job_shells.run_job("day_close", svc.settings, utc(moment)) == []
     return [(n.to.name, n.body) for n in first]
 
 

@@ -14,7 +14,6 @@ import pytest
 import time_machine
 
 from steward.clock import utc
-from steward.digest_service import digest_for, run_digest_job
 from steward.flows.digest import (
     DigestData,
     MemberDay,
@@ -25,6 +24,7 @@ from steward.flows.digest import (
 )
 from steward.flows.segments import segment_count
 from steward.settings import Settings, load_settings
+from steward.shells.digest import digest_for, run_digest_job
 from steward.storage.digest_store import load_digest
 from steward.storage.models import (
     OutboxMessage,

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from steward import service
 from steward.clock import utc
+from steward.shells import jobs as job_shells
 from steward.storage.models import AttendanceDay, OutboxMessage, PointsEntry
 from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import add_office, running_service, say, seed_street, service_settings
@@ -52,10 +52,10 @@ async def test_two_runs_at_once_send_each_message_once(
         before = await OutboxMessage.all().count()
         with time_machine.travel(moment, tick=False):
             first, second = await asyncio.gather(
-                service.run_job(job, svc.settings, utc(moment)),
-                service.run_job(job, svc.settings, utc(moment)),
+                job_shells.run_job(job, svc.settings, utc(moment)),
+                job_shells.run_job(job, svc.settings, utc(moment)),
             )
-            again = await service.run_job(job, svc.settings, utc(moment))
+            again = await job_shells.run_job(job, svc.settings, utc(moment))
     queued = await OutboxMessage.filter(id__gt=0).count() - before
     assert first or second, f"{job} had something to send in this scene"
     assert len(first) + len(second) == queued  # each message was queued by exactly one run

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 
-from steward import service
 from steward.clock import utc
+from steward.shells import jobs as job_shells
 from steward.storage.models import OptOut, Pair, Volunteer
 from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import Service, running_service, say, seed_street, service_settings
@@ -22,9 +22,9 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 async def nudge_twice(svc: Service, moment: datetime) -> list[tuple[str, str]]:
     with time_machine.travel(moment, tick=False):
-        first = await service.run_job("nudges", svc.settings, utc(moment))
-        assert await service.run_job("nudges", svc.settings, utc(moment)) == []
-        await svc.app.state.dispatcher.drain()
+        first = await job_shells.run_job("nudges", svc.settings, utc(moment))
+        assert await job_shells.run_job("nudges", svc.settings, utc(moment)) == []
+        await svc.drain()
     return [(n.to.name, n.body) for n in first]
 
 

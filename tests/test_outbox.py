@@ -50,7 +50,7 @@ def _manual_clock() -> Iterator[None]:
 
 async def drain_at(svc: Service, moment: datetime) -> int:
     CLOCK.set(moment)
-    attempted: int = await svc.app.state.dispatcher.drain()
+    attempted: int = await svc.drain()
     return attempted
 
 
@@ -58,7 +58,7 @@ async def text_at(svc: Service, moment: datetime, sender: str, body: str) -> Non
     """Deliver a text and let the dispatcher make its first attempt at the reply."""
     CLOCK.set(moment)
     await svc.text(sender, body)
-    await svc.app.state.dispatcher.drain()
+    await svc.drain()
 
 
 async def the_reply() -> OutboxMessage:
@@ -69,7 +69,7 @@ async def the_reply() -> OutboxMessage:
 async def test_a_server_error_is_retried_after_the_backoff(db: str, twilio: FakeTwilio) -> None:
     street = await seed_street()
     twilio.fail_next(1, 500)
-    async with running_service(service_settings(db, twilio), twilio) as svc:
+    async with running_service(service_settings(db, twilio), twilio, background=False) as svc:
         await text_at(svc, T0, street.wang.phone, "签到")
         row = await the_reply()
         assert (row.status, row.attempts, row.error_code) == (OutboxStatus.QUEUED, 1, "20500")
@@ -92,7 +92,7 @@ async def test_a_server_error_is_retried_after_the_backoff(db: str, twilio: Fake
 async def test_a_rate_limit_is_honoured_to_the_second(db: str, twilio: FakeTwilio) -> None:
     street = await seed_street()
     twilio.fail_next(1, 429, retry_after=30)
-    async with running_service(service_settings(db, twilio), twilio) as svc:
+    async with running_service(service_settings(db, twilio), twilio, background=False) as svc:
         await text_at(svc, T0, street.wang.phone, "签到")
         row = await the_reply()
         assert (row.status, row.error_code) == (OutboxStatus.QUEUED, "20429")
@@ -109,7 +109,7 @@ async def test_a_rate_limit_is_honoured_to_the_second(db: str, twilio: FakeTwili
 async def test_an_invalid_number_fails_for_good(db: str, twilio: FakeTwilio) -> None:
     street = await seed_street()
     twilio.fail_number(street.wang.phone, 21211)
-    async with running_service(service_settings(db, twilio), twilio) as svc:
+    async with running_service(service_settings(db, twilio), twilio, background=False) as svc:
         await text_at(svc, T0, street.wang.phone, "签到")
         assert await drain_at(svc, later(3600)) == 0
     row = await the_reply()
@@ -124,7 +124,7 @@ async def test_an_unsubscribed_number_is_recorded_as_opted_out(db: str, twilio: 
     street = await seed_street()
     wang = street.wang.phone
     twilio.fail_number(wang, 21610)
-    async with running_service(service_settings(db, twilio), twilio) as svc:
+    async with running_service(service_settings(db, twilio), twilio, background=False) as svc:
         await text_at(svc, T0, wang, "积分")
         row = await the_reply()
         assert (row.status, row.error_code) == (OutboxStatus.FAILED, "21610")
@@ -144,7 +144,7 @@ async def test_a_message_fails_when_attempts_run_out(db: str, twilio: FakeTwilio
     street = await seed_street()
     twilio.fail_next(5, 503)
     settings = service_settings(db, twilio, OUTBOX_MAX_ATTEMPTS=2)
-    async with running_service(settings, twilio) as svc:
+    async with running_service(settings, twilio, background=False) as svc:
         await text_at(svc, T0, street.wang.phone, "签到")
         assert (await the_reply()).status == OutboxStatus.QUEUED
         assert await drain_at(svc, later(2)) == 1
@@ -158,7 +158,7 @@ async def test_a_message_fails_when_attempts_run_out(db: str, twilio: FakeTwilio
 async def test_replies_go_before_digests(db: str, twilio: FakeTwilio) -> None:
     street = await seed_street()
     settings = service_settings(db, twilio, OUTBOX_POLL_SECONDS=3600)
-    async with running_service(settings, twilio) as svc:
+    async with running_service(settings, twilio, background=False) as svc:
         now = utc(T0)
         async with in_transaction() as conn:
             # The digest is older (lower id) but less urgent.
@@ -183,7 +183,7 @@ async def test_replies_go_before_digests(db: str, twilio: FakeTwilio) -> None:
 async def test_a_dedupe_key_queues_and_sends_once(db: str, twilio: FakeTwilio) -> None:
     street = await seed_street()
     message = NewMessage("sms", street.lead.phone, "A1 未签到", "alert", 1, dedupe_key="alert:A1")
-    async with running_service(service_settings(db, twilio), twilio) as svc:
+    async with running_service(service_settings(db, twilio), twilio, background=False) as svc:
         now = utc(T0)
         async with in_transaction() as conn:
             first = await outbox_store.enqueue(message, now, conn)
@@ -216,7 +216,7 @@ async def test_concurrent_writers_with_one_dedupe_key_queue_once(
 
     results = await asyncio.gather(*(writer(extra) for extra in other))
     assert sum(r is not None for r in results) == 1
-    async with running_service(service_settings(db, twilio), twilio) as svc:
+    async with running_service(service_settings(db, twilio), twilio, background=False) as svc:
         await drain_at(svc, T0)
     assert sorted(m.body for m in twilio.messages) == sorted(["A1 未签到", "one", "two"])
 
@@ -252,7 +252,7 @@ async def test_startup_takes_back_a_crashed_claim_and_sends_it_once(
     # replica may be mid-send, so only a claim older than the lease is taken back.
     age = 10 if backend == "sqlite" else 121
     outbox_id = await _crashed_claim(street.wang.phone, utc(later(-age)))
-    async with running_service(settings, twilio) as svc:
+    async with running_service(settings, twilio, background=False) as svc:
         await svc.settle()
         await svc.settle()
     assert [(m.to, m.body) for m in twilio.messages] == [(street.wang.phone, "巡查提醒")]

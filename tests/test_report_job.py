@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 
-from steward import service
 from steward.clock import utc
+from steward.shells import jobs as job_shells
 from steward.storage.models import OutboxMessage, Report
 from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import (
@@ -35,10 +35,10 @@ async def run_twice(svc: Service, moment: datetime) -> list[str]:
     """Run the job twice as of `moment`; return the bodies sent by the first run."""
     before = len(svc.fake.messages)
     with time_machine.travel(moment, tick=False):
-        first = await service.run_reports_job(svc.settings, utc(moment), dry_run=False)
-        second = await service.run_reports_job(svc.settings, utc(moment), dry_run=False)
+        first = await job_shells.run_job("reports", svc.settings, utc(moment), dry_run=False)
+        second = await job_shells.run_job("reports", svc.settings, utc(moment), dry_run=False)
         assert second == []  # a repeated run sends nothing new
-        await svc.app.state.dispatcher.drain()
+        await svc.drain()
     assert len(svc.fake.messages) - before == len(first)
     return [n.body for n in first]
 
@@ -84,7 +84,7 @@ async def test_dry_run_stores_and_sends_nothing(db: str, twilio: FakeTwilio) -> 
     async with running_service(service_settings(db, twilio), twilio) as svc:
         await say(svc, at(23, 9), street.wang.phone, "报 1 垃圾堆放")
         queued = await OutboxMessage.all().count()
-        planned = await service.run_reports_job(svc.settings, utc(at(24, 9)), dry_run=True)
+        planned = await job_shells.run_job("reports", svc.settings, utc(at(24, 9)), dry_run=True)
         assert [n.to.phone for n in planned] == [street.lead.phone]
         assert await OutboxMessage.all().count() == queued
 

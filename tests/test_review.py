@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from steward import service
 from steward.clock import utc
 from steward.flows import office
+from steward.shells import jobs as job_shells
 from steward.storage import review_store
 from steward.storage.models import Volunteer, VolunteerStatus
 from tests.fakes.twilio_api import FakeTwilio
@@ -36,7 +36,7 @@ async def test_flag_keep_and_remove(db: str, twilio: FakeTwilio) -> None:
     async with running_service(service_settings(db, twilio), twilio) as svc:
         for day in range(23, 29):  # six scheduled days, nobody patrols
             with time_machine.travel(at(day, 22), tick=False):
-                await service.run_job("day_close", svc.settings, utc(at(day, 22)))
+                await job_shells.run_job("day_close", svc.settings, utc(at(day, 22)))
         flagged = await review_store.flagged()
         assert [
             (f.person.contact.name, office.review_reason(f.history, "zh")) for f in flagged
@@ -59,7 +59,7 @@ async def test_flag_keep_and_remove(db: str, twilio: FakeTwilio) -> None:
         )
         with time_machine.travel(at(29, 9), tick=False):
             assert await review_store.apply(decision, utc(at(29, 9))) == 1
-            await svc.app.state.dispatcher.drain()
+            await svc.drain()
         assert (
             sent_to(svc, street.lead.phone)[-1]
             == "Li Wei已不再担任小巷管家，A1组（东巷）缺一人，请安排递补。"
@@ -77,7 +77,7 @@ async def test_flag_keep_and_remove(db: str, twilio: FakeTwilio) -> None:
         )
         # Kept: Wang's count starts over, so one more absence reminds nobody; removed Li is not settled.
         with time_machine.travel(at(29, 22), tick=False):
-            sent = await service.run_job("day_close", svc.settings, utc(at(29, 22)))
+            sent = await job_shells.run_job("day_close", svc.settings, utc(at(29, 22)))
         assert [n.to.name for n in sent] == []
     removed = await Volunteer.get(id=street.li.id)
     assert (removed.status, removed.pair_id) == (VolunteerStatus.REMOVED, None)

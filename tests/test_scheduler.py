@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from steward import service
 from steward.cli import cli
 from steward.clock import utcnow
 from steward.flows.state import Notice
 from steward.gateway.scheduler import Scheduler, schedule
 from steward.settings import Settings, load_settings
+from steward.shells import jobs as job_shells
 from steward.storage.db import is_postgres
 from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import service_settings
@@ -89,7 +89,7 @@ def test_a_daily_trigger_fires_once_on_a_dst_change_day(day: datetime, offset: i
 def test_jobs_run_offers_every_registered_job_and_all() -> None:
     result = CliRunner().invoke(cli, ["jobs", "run", "no-such-job"])
     assert result.exit_code == 2
-    for name in [*service.JOBS, "all"]:
+    for name in [*job_shells.JOBS, "all"]:
         assert repr(name) in result.output
 
 
@@ -101,7 +101,9 @@ class Recorder:
         self._changed = asyncio.Event()
 
     def job(self, name: str, fail_first: bool = False) -> Callable[..., Awaitable[list[Notice]]]:
-        async def run(rules: Settings, now: datetime, *, dry_run: bool) -> list[Notice]:
+        async def run(
+            rules: Settings, now: datetime, *, dry_run: bool, **_: object
+        ) -> list[Notice]:
             self.calls.append((name, now))
             self._changed.set()
             if fail_first and self.count()[name] == 1:
@@ -149,7 +151,7 @@ async def test_start_runs_every_scheduled_job_once_as_of_now(
 ) -> None:
     recorder = Recorder()
     jobs = {name: recorder.job(name) for name in ("reports", "day_close", "digest", "adhoc")}
-    monkeypatch.setattr(service, "JOBS", jobs)
+    monkeypatch.setattr(job_shells, "JOBS", jobs)
     caplog.set_level(logging.INFO, logger="steward.gateway.scheduler")
     settings = service_settings(db, twilio, SCHEDULER=True)
     before = utcnow()
@@ -178,7 +180,7 @@ async def test_a_failing_run_is_logged_and_later_runs_go_on(
         "reports": recorder.job("reports", fail_first=True),
         "day_close": recorder.job("day_close"),
     }
-    monkeypatch.setattr(service, "JOBS", jobs)
+    monkeypatch.setattr(job_shells, "JOBS", jobs)
     async with started(service_settings(db, twilio)) as scheduler:
         await recorder.wait({"reports": 1, "day_close": 1})
         await until(lambda: "scheduler: job reports failed" in caplog.text, "the failure logged")
@@ -196,7 +198,7 @@ async def test_one_leader_among_replicas_and_a_takeover_when_it_goes(
     if not is_postgres(db):
         pytest.skip("SQLite is one process: its scheduler always leads (no lock to contend for)")
     recorder = Recorder()
-    monkeypatch.setattr(service, "JOBS", {"reports": recorder.job("reports")})
+    monkeypatch.setattr(job_shells, "JOBS", {"reports": recorder.job("reports")})
     settings = service_settings(db, twilio, SCHEDULER=True)
     async with (
         started(settings, retry_seconds=0.1) as first,

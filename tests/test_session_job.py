@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from steward import service
 from steward.clock import utc
 from steward.flows.jobs import quiet_until
 from steward.settings import load_settings
+from steward.shells import jobs as job_shells
 from steward.storage.models import HoursEntry, OutboxMessage, PatrolSession, PointsEntry
 from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import Service, running_service, say, seed_street, sent_to, service_settings
@@ -25,9 +25,9 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 async def run_twice(svc: Service, moment: datetime) -> list[str]:
     with time_machine.travel(moment, tick=False):
-        first = await service.run_job("sessions", svc.settings, utc(moment))
-        assert await service.run_job("sessions", svc.settings, utc(moment)) == []
-        await svc.app.state.dispatcher.drain()
+        first = await job_shells.run_job("sessions", svc.settings, utc(moment))
+        assert await job_shells.run_job("sessions", svc.settings, utc(moment)) == []
+        await svc.drain()
     return [n.body for n in first]
 
 
@@ -68,7 +68,7 @@ async def test_scheduled_texts_wait_for_the_end_of_quiet_hours(db: str, twilio: 
         held = await OutboxMessage.get(kind="nudge")
         assert utc(held.next_attempt_at) == utc(at(24, 7))
         with time_machine.travel(at(24, 7), tick=False):
-            await svc.app.state.dispatcher.drain()
+            await svc.drain()
         assert sent_to(svc, street.li.phone)[-1].startswith("Li, you checked in at 19:00")
 
 

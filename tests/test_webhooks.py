@@ -52,7 +52,7 @@ async def assert_nothing_stored(svc: Service) -> None:
     """No inbound row, no outbox row, and nothing went out to Twilio."""
     assert await InboundMessage.all().count() == 0
     assert await OutboxMessage.all().count() == 0
-    await svc.app.state.dispatcher.drain()
+    await svc.drain()
     assert svc.fake.requests == []
 
 

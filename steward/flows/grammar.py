@@ -232,9 +232,16 @@ def parse(text: str, *, in_step: bool = False) -> Parsed:
     if not norm:
         return UNKNOWN
     found = _read(norm, display_text(text))
-    if in_step and not _escapes_step(found, norm):
-        return Parsed("step_answer", description=norm)
-    return found
+    return as_step_answer(found, text) if in_step else found
+
+
+def as_step_answer(found: Parsed, text: str) -> Parsed:
+    """How a text already parsed reads while a guided step waits: an answer to the step,
+    unless it is one of the words that always escape (STOP, START, a bare HELP)."""
+    norm = normalise(text)
+    if not norm or _escapes_step(found, norm):
+        return found
+    return Parsed("step_answer", description=norm)
 
 
 def _escapes_step(found: Parsed, norm: str) -> bool:

@@ -8,7 +8,7 @@ then the intent.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 from steward.flows import grammar, leads, leave, patrol, reports, texts
@@ -54,12 +54,47 @@ def guess_language(text: str, default: str) -> str:
     return "en" if re.search(r"[A-Za-z]", text) else default
 
 
-def decide(ctx: InboxContext, rules: Settings) -> Outcome:
-    """Return the reply and effects for one inbound text."""
+@dataclass(frozen=True)
+class Needs:
+    """What, beyond the sender and their recent traffic, deciding one text will read."""
+
+    patrol: bool = False
+    points: bool = False
+    reports: bool = False
+    report_number: bool = False  # may file a new report: reserve its number
+    partner: bool = False
+    confirm_target: bool = False
+    leave_target: bool = False
+    today: bool = False
+
+
+def needs(parsed: grammar.Parsed, step: str | None, has_media: bool) -> Needs:
+    """Decide what to load for a text (parsed as if no step waited) and the live step, if any."""
+    if step == CONFIRM_STEP:
+        # "1" confirms the intent we asked about, which may be any of them: load for all.
+        return Needs(True, True, True, True, True, True, True, True)
+    intent = parsed.intent
+    in_report_step = step is not None and step.startswith("report_")
+    files = intent == "report" or in_report_step or has_media
+    return Needs(
+        patrol=intent in ("check_in", "check_out", "undo"),
+        points=intent == "points",
+        reports=files or intent in _REPORT_INTENTS or intent in ("undo", "leave"),
+        report_number=files,
+        partner=intent in ("leave", "back"),
+        confirm_target=intent == "confirm_session" and bool(parsed.name),
+        leave_target=intent == "leave" and bool(parsed.name),
+        today=intent == "today",
+    )
+
+
+def decide(ctx: InboxContext, fresh: grammar.Parsed, rules: Settings) -> Outcome:
+    """Return the reply and effects for one inbound text, parsed once (`fresh`: as if no step
+    were waiting)."""
     if _looks_like_a_loop(ctx):
         return Outcome("suppressed", None)
     in_step = _live_step(ctx) is not None
-    parsed = grammar.parse(ctx.text, in_step=in_step)
+    parsed = grammar.as_step_answer(fresh, ctx.text) if in_step else fresh
     language = (
         ctx.volunteer.language
         if ctx.volunteer
@@ -72,7 +107,7 @@ def decide(ctx: InboxContext, rules: Settings) -> Outcome:
     if ctx.volunteer.status == "removed":
         return _courtesy(ctx, "removed", language)
     if in_step:
-        return _answer_step(ctx, parsed, rules)
+        return _answer_step(ctx, parsed, fresh, rules)
     return _act(ctx, parsed, rules)
 
 
@@ -111,7 +146,9 @@ def _live_step(ctx: InboxContext) -> str | None:
     return step.step
 
 
-def _answer_step(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
+def _answer_step(
+    ctx: InboxContext, parsed: grammar.Parsed, fresh: grammar.Parsed, rules: Settings
+) -> Outcome:
     step = ctx.conversation
     vol = ctx.volunteer
     assert step is not None and vol is not None
@@ -124,7 +161,7 @@ def _answer_step(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> 
         assert ctx.reports is not None
         return _answer_report_step(ctx, step.step, step.data, rules)
     # Anything else drops the question and is read as a fresh text.
-    return _with_step_cleared(_act(ctx, grammar.parse(ctx.text), rules))
+    return _with_step_cleared(_act(ctx, fresh, rules))
 
 
 def _answer_report_step(
@@ -237,9 +274,10 @@ def _new_report(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> O
 
 def _leave(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
     vol, rc, now = ctx.volunteer, ctx.reports, ctx.received_at
-    assert vol is not None and rc is not None
+    assert vol is not None
     if parsed.intent == "back":
         return leave.come_back(vol, ctx.partner, now, rules)
+    assert rc is not None
     if parsed.name:
         return leave.leave_for(
             vol, parsed.name, parsed.days, ctx.leave_target, rc.leads, now, rules

@@ -146,7 +146,6 @@ class InboxContext:
     text: str
     received_at: datetime
     volunteer: VolunteerState | None
-    opted_out: bool
     history: SenderHistory
     conversation: ConversationStep | None = None
     patrol: PatrolDay | None = None

@@ -67,7 +67,16 @@ class RetryableSendError(SendError):
 
 
 class PermanentSendError(SendError):
-    """Trying again will not help (invalid number, unsubscribed, bad credentials)."""
+    """Trying again will not help (invalid number, unsubscribed, bad credentials).
+
+    `unsubscribed`: the provider says this person opted out (Twilio 21610); we record it.
+    """
+
+    def __init__(
+        self, message: str, *, code: str | None = None, unsubscribed: bool = False
+    ) -> None:
+        super().__init__(message, code=code)
+        self.unsubscribed = unsubscribed
 
 
 class Sender(Protocol):

@@ -1,8 +1,10 @@
-"""The dispatcher: claim due outbox rows, pace them per channel, send, record the result.
+"""The dispatcher: claim due outbox rows, pace them per channel, send, record the results.
 
 It is woken at once when a transaction that queued messages commits (so a reply leaves within
 milliseconds), and otherwise looks again every OUTBOX_POLL_SECONDS for retries that fell due
-and for rows written by other processes (the CLI, another replica).
+and for rows written by other processes (the CLI, another replica). Each round claims, per
+channel, what the channel's rate allows in about a second, sends those concurrently within the
+rate, and records all their results in one transaction.
 """
 
 from __future__ import annotations
@@ -10,21 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from steward.clock import utcnow
-from steward.gateway.messages import OutboundMessage, PermanentSendError, RetryableSendError, Sender
+from steward.gateway.messages import PermanentSendError, RetryableSendError, Sender
+from steward.metrics import Metrics
 from steward.storage import outbox_store
+from steward.storage.outbox_store import Claimed, SendOutcome
 
 log = logging.getLogger(__name__)
 
-# Provider codes that mean "this person has unsubscribed" (Twilio 21610).
-UNSUBSCRIBED_CODES = frozenset({"21610"})
-# One message is claimed right before it is sent, so a claim never has to outlive a send (up to
-# the client's timeout plus one pacing slot): a slow batch can never pass its lease to another
-# replica while this one is still working through it.
-CLAIM_SIZE = 1
+# Claim what the pacer can send within about this long: a reply queued meanwhile never waits
+# behind a long claimed batch of nudges, and a claim never comes near its lease.
+CLAIM_WINDOW_SECONDS = 1.0
+MAX_CLAIM = 100
 STOP_GRACE_SECONDS = 20.0
 
 
@@ -32,6 +36,7 @@ class Pacer:
     """Spaces sends on one channel to at most `per_second` (Twilio's MPS per sending number)."""
 
     def __init__(self, per_second: float, clock: Callable[[], float] | None = None) -> None:
+        self.per_second = per_second
         self._interval = 1.0 / per_second
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
         self._next = 0.0
@@ -43,6 +48,10 @@ class Pacer:
         self._next = slot + self._interval
         return slot - now
 
+    @property
+    def claim_size(self) -> int:
+        return max(1, min(MAX_CLAIM, math.floor(self.per_second * CLAIM_WINDOW_SECONDS)))
+
 
 class Dispatcher:
     def __init__(
@@ -53,6 +62,7 @@ class Dispatcher:
         max_attempts: int,
         poll_seconds: float,
         lease: timedelta = timedelta(minutes=2),
+        metrics: Metrics | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._senders = dict(senders)
@@ -60,6 +70,7 @@ class Dispatcher:
         self._max_attempts = max_attempts
         self._poll = poll_seconds
         self._lease = lease
+        self._metrics = metrics or Metrics()
         self._clock = clock
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -95,19 +106,23 @@ class Dispatcher:
             await sender.close()
 
     async def _run(self) -> None:
+        polled = True  # the first pass also looks for claims a dead replica left
         while not self._stopping:
             # Cleared before looking, not after waiting: a wake during drain() is not lost.
             self._wake.clear()
             timeout = self._poll
             try:
-                # A replica that died mid-send leaves claims behind; take them back once stale.
-                await outbox_store.release_stale_claims(self._clock() - self._lease)
+                if polled:  # a wake-up means new rows; stale claims only matter on the tick
+                    await outbox_store.release_stale_claims(self._clock() - self._lease)
                 await self.drain()
                 timeout = await self._sleep_for()
             except Exception:  # the loop must survive a bad moment (DB restart, one bad row)
                 log.exception("outbox dispatch failed; trying again shortly")
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+                polled = False
+            except TimeoutError:
+                polled = True
 
     async def _sleep_for(self) -> float:
         due = await outbox_store.next_due_at(self._senders)
@@ -119,47 +134,60 @@ class Dispatcher:
         """Send everything due now; return how many sends were attempted."""
         attempted = 0
         async with self._drain_lock:
-            while not self._stopping and (
-                batch := await outbox_store.claim_due(self._clock(), self._senders, CLAIM_SIZE)
-            ):
-                for message in batch:
-                    await self._send(message)
-                    attempted += 1
+            while not self._stopping:
+                rounds = await asyncio.gather(*(self._round(c) for c in self._senders))
+                if not any(rounds):
+                    break
+                attempted += sum(rounds)
         return attempted
 
-    async def _send(self, message: OutboundMessage) -> None:
+    async def _round(self, channel: str) -> int:
+        """Claim one batch of a channel, send it within the rate, record the results together."""
+        pacer = self._pacers[channel]
+        batch = await outbox_store.claim_due(self._clock(), channel, pacer.claim_size)
+        if batch:
+            outcomes = await asyncio.gather(*(self._send(claimed) for claimed in batch))
+            addresses = [claimed.message.address for claimed in batch]
+            await outbox_store.record(outcomes, addresses, self._clock())
+        return len(batch)
+
+    async def _send(self, claimed: Claimed) -> SendOutcome:
+        message, attempts = claimed.message, claimed.attempts + 1
         wait = self._pacers[message.channel].delay()
         if wait > 0:
             await asyncio.sleep(wait)
-        sender = self._senders[message.channel]
-        attempts = await outbox_store.attempts_so_far(message.outbox_id) + 1
+        started = time.perf_counter()
         try:
-            result = await sender.send(message)
+            result = await self._senders[message.channel].send(message)
         except RetryableSendError as exc:
-            await self._retry_later(message, attempts, exc)
+            self._observe(message.channel, "retry", started)
+            return self._retry_later(claimed, attempts, exc)
         except PermanentSendError as exc:
+            self._observe(message.channel, "failed", started)
             log.warning("message %s failed for good: %s", message.outbox_id, exc)
-            await outbox_store.mark_failed(
-                message.outbox_id, attempts, str(exc), exc.code, self._clock()
+            return SendOutcome(
+                message.outbox_id,
+                attempts,
+                error=str(exc),
+                code=exc.code,
+                unsubscribed=exc.unsubscribed,
             )
-            if exc.code in UNSUBSCRIBED_CODES:
-                await outbox_store.record_opt_out(message.address, self._clock())
-        else:
-            await outbox_store.mark_sent(
-                message.outbox_id, result.provider_id, attempts, self._clock()
-            )
+        self._observe(message.channel, "sent", started)
+        return SendOutcome(message.outbox_id, attempts, provider_id=result.provider_id)
 
-    async def _retry_later(
-        self, message: OutboundMessage, attempts: int, exc: RetryableSendError
-    ) -> None:
-        now = self._clock()
+    def _observe(self, channel: str, result: str, started: float) -> None:
+        self._metrics.sends.labels(channel, result).inc()
+        self._metrics.provider_latency.labels(channel).observe(time.perf_counter() - started)
+
+    def _retry_later(self, claimed: Claimed, attempts: int, exc: RetryableSendError) -> SendOutcome:
+        message = claimed.message
         if attempts >= self._max_attempts:
             log.warning("message %s failed after %s attempts: %s", message.outbox_id, attempts, exc)
-            await outbox_store.mark_failed(message.outbox_id, attempts, str(exc), exc.code, now)
-            return
-        at = now + outbox_store.backoff(attempts, exc.retry_after)
+            return SendOutcome(message.outbox_id, attempts, error=str(exc), code=exc.code)
+        at = self._clock() + outbox_store.backoff(attempts, exc.retry_after)
         log.info("message %s will be retried at %s: %s", message.outbox_id, at.isoformat(), exc)
-        await outbox_store.mark_retry(message.outbox_id, attempts, str(exc), exc.code, at, now)
+        self._metrics.retries.labels(message.channel).inc()
+        return SendOutcome(message.outbox_id, attempts, retry_at=at, error=str(exc), code=exc.code)
 
 
 async def recover_claims(lease: timedelta, *, single_process: bool, now: datetime) -> int:

@@ -1,4 +1,4 @@
-"""APScheduler wiring and the leader lock: one replica at a time runs the jobs of `service.JOBS`.
+"""APScheduler wiring: one replica at a time (the leader) runs the jobs of `shells.jobs.JOBS`.
 
 Every job computes from stored state and dedupes what it sends (SPEC §5), so the scheduler only
 has to call them roughly on time. Two things it adds:
@@ -6,9 +6,8 @@ has to call them roughly on time. Two things it adds:
 * a catch-up: whenever this replica becomes the one that runs jobs (at start, or on taking over
   from a dead leader) every job runs once as of now, which covers whatever fell due while nobody
   ran them (the in-memory job store forgets missed runs);
-* on PostgreSQL, a session-level advisory lock held on a dedicated asyncpg connection decides who
-  leads. When the leader dies its session ends, PostgreSQL releases the lock, and a standing-by
-  replica takes it on its next retry. SQLite means one process: it always leads.
+* the leader lock (`storage.leader`): when the leader dies, a standing-by replica takes the lock
+  on its next retry. SQLite means one process: it always leads.
 """
 
 from __future__ import annotations
@@ -22,15 +21,15 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from steward import service
 from steward.clock import utcnow
+from steward.metrics import Metrics
 from steward.settings import Settings, parse_hhmm
-from steward.storage import db
+from steward.shells import jobs as job_shells
+from steward.storage.leader import LeaderLock
+from steward.storage.unit import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-# pg_try_advisory_lock key shared by every replica of this service ("Steward" + 1, a bigint).
-LEADER_LOCK_KEY = 0x5374657761726401
 # How long stop() lets a running job finish before cancelling it.
 STOP_GRACE_SECONDS = 30.0
 
@@ -58,22 +57,25 @@ def schedule(settings: Settings) -> dict[str, tuple[BaseTrigger, timedelta]]:
     }
 
 
-def asyncpg_dsn(url: str) -> str:
-    """The DATABASE_URL as asyncpg.connect wants it (postgresql://...)."""
-    return "postgresql://" + db.normalise_url(url)[len("asyncpg://") :]
-
-
 class Scheduler:
     """Runs the scheduled jobs on the replica that holds the leader lock."""
 
-    def __init__(self, settings: Settings, *, retry_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        units: UnitOfWork | None = None,
+        metrics: Metrics | None = None,
+        *,
+        retry_seconds: float | None = None,
+    ) -> None:
         self.settings = settings
+        self._units = units or UnitOfWork()
+        self._metrics = metrics or Metrics()
         self.retry_seconds = (
             settings.SCHEDULER_RETRY_SECONDS if retry_seconds is None else retry_seconds
         )
-        self._postgres = db.is_postgres(settings.DATABASE_URL)
         self._aps = AsyncIOScheduler(timezone=settings.tz)
-        self._conn: Any = None  # asyncpg.Connection: held open for as long as we lead
+        self._lock = LeaderLock(settings.DATABASE_URL)
         self._leader = False
         self._watch: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[Any]] = set()
@@ -90,7 +92,7 @@ class Scheduler:
     async def start(self) -> None:
         """Add the jobs, try to lead once now, and keep trying (or checking the lock) after."""
         plan = schedule(self.settings)
-        for name in service.JOBS:
+        for name in job_shells.JOBS:
             if name not in plan:
                 log.warning(
                     "scheduler: job %r has no schedule; run it with `steward jobs run`", name
@@ -130,7 +132,7 @@ class Scheduler:
         if self._aps.running:
             self._aps.shutdown(wait=False)
         self._leader = False
-        await self._close_connection()
+        await self._lock.release()
 
     def catch_up(self) -> None:
         """Run every job once, now (each then continues on its own schedule)."""
@@ -144,9 +146,15 @@ class Scheduler:
         if task is not None:
             self._running.add(task)
         try:
-            notices = await service.run_job(name, self.settings, utcnow())
-            log.info("scheduler: %s queued %d message(s)", name, len(notices))
+            now = utcnow()
+            notices = await job_shells.run_job(name, self.settings, now, units=self._units)
+            self._metrics.job_runs.labels(name, "ok").inc()
+            self._metrics.job_messages.labels(name).inc(len(notices))
+            if notices:  # one line per run that queued something; quiet runs say nothing
+                local = now.astimezone(self.settings.tz)
+                log.info("job %s at %s: queued %d message(s)", name, f"{local:%H:%M}", len(notices))
         except Exception:  # one failed run must not stop the scheduler; the next run retries
+            self._metrics.job_runs.labels(name, "failed").inc()
             log.exception("scheduler: job %s failed", name)
         finally:
             if task is not None:
@@ -164,10 +172,10 @@ class Scheduler:
 
     async def _try_to_lead(self) -> None:
         try:
-            got = await self._take_lock()
+            got = await self._lock.take()
         except Exception as exc:  # no database right now: stand by and try again later
             log.warning("scheduler: could not try the leader lock (%s); retrying", exc)
-            await self._close_connection()
+            await self._lock.release()
             got = False
         if got:
             self._become_leader()
@@ -175,27 +183,16 @@ class Scheduler:
             log.info("scheduler: this replica is standing by (another one leads)")
             self._announced_standby = True
 
-    async def _take_lock(self) -> bool:
-        if not self._postgres:
-            return True
-        import asyncpg
-
-        if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(asyncpg_dsn(self.settings.DATABASE_URL), timeout=10)
-        return bool(await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY))
-
     async def _check_still_leading(self) -> None:
         """The lock lives as long as our session: a lost connection means we lead no more."""
-        if not self._postgres:
-            return
         try:
-            await self._conn.fetchval("SELECT 1", timeout=10)
+            await self._lock.still_held()
         except Exception as exc:
             log.warning("scheduler: lost the leader connection (%s); standing by", exc)
             self._leader = False
             self._announced_standby = True
             self._aps.pause()
-            await self._close_connection()
+            await self._lock.release()
 
     def _become_leader(self) -> None:
         self._leader = True
@@ -203,12 +200,3 @@ class Scheduler:
         log.info("scheduler: this replica leads")
         self._aps.resume()
         self.catch_up()
-
-    async def _close_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None or conn.is_closed():
-            return
-        try:
-            await asyncio.wait_for(conn.close(), 5)
-        except Exception:  # closing a broken connection: just drop it
-            conn.terminate()

@@ -1,12 +1,14 @@
 """Everything that speaks Twilio's SMS protocol: signatures, webhook forms, statuses, sending.
 
-No decisions and no database here: the webhook handlers and the outbox call these functions.
+No decisions and no database here: the routes hand what arrives to a callback (the inbound
+writer), and the outbox calls the sender.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
@@ -29,9 +34,13 @@ from steward.gateway.messages import (
     RetryableSendError,
     SendResult,
 )
+from steward.gateway.webhooks import BadRequest, read_form
+from steward.metrics import Metrics
 from steward.settings import Settings
 
 CHANNEL = "sms"
+# Twilio's "the recipient has replied STOP": we must not text them again until they say START.
+UNSUBSCRIBED_CODES = frozenset({"21610"})
 DEFAULT_API_BASE = "https://api.twilio.com"
 STATUS_CALLBACK_PATH = "/twilio/status"
 SEND_TIMEOUT_SECONDS = 15.0
@@ -263,7 +272,7 @@ def _send_error(
     if status == 429 or status >= 500:
         return RetryableSendError(message, code=code, retry_after=_retry_after(headers))
     # 21211 invalid To, 21610 unsubscribed, 21614 not mobile, 21408 region, 20003 bad auth...
-    return PermanentSendError(message, code=code)
+    return PermanentSendError(message, code=code, unsubscribed=code in UNSUBSCRIBED_CODES)
 
 
 class TwilioSmsSender:
@@ -337,3 +346,62 @@ __all__ = [
     "status_from_form",
     "verify_signature",
 ]
+
+
+# --- routes ---------------------------------------------------------------------------------
+
+Accept = Callable[[InboundMessage], Awaitable[bool]]
+OnStatus = Callable[[StatusUpdate], Awaitable[None]]
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+def routes(
+    settings: Settings, accept: Accept, on_status: OnStatus, metrics: Metrics
+) -> list[Route]:
+    """POST /twilio/sms and /twilio/status: verified, parsed, handed on, answered with TwiML.
+
+    `accept` returns once the message is durable (True when new); replies leave through the
+    outbox, never in the webhook's answer, so a Twilio timeout can never duplicate them.
+    """
+
+    async def signed_form(request: Request) -> dict[str, str]:
+        if not settings.twilio_enabled:
+            raise BadRequest(503, "SMS channel is off")
+        fields = await read_form(request, settings.MAX_WEBHOOK_BYTES)
+        url = public_url(settings.PUBLIC_BASE_URL, request.url.path, request.url.query)
+        signature = request.headers.get("x-twilio-signature")
+        if not verify_signature(settings.TWILIO_AUTH_TOKEN, url, fields, signature):
+            raise BadRequest(403, "bad signature")
+        return dict(fields)
+
+    async def incoming(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            inbound = inbound_from_form(await signed_form(request), utcnow())
+        except BadRequest as exc:
+            metrics.rejected.labels(exc.reason).inc()
+            return PlainTextResponse(exc.reason, status_code=exc.status)
+        except FormError as exc:
+            metrics.rejected.labels("bad form").inc()
+            return PlainTextResponse(str(exc), status_code=400)
+        is_new = await accept(inbound)
+        metrics.inbound.labels(CHANNEL, "new" if is_new else "duplicate").inc()
+        metrics.webhook_commit.labels(CHANNEL).observe(time.perf_counter() - started)
+        return Response(EMPTY_TWIML, media_type="application/xml")
+
+    async def status(request: Request) -> Response:
+        try:
+            update = status_from_form(await signed_form(request))
+        except BadRequest as exc:
+            metrics.rejected.labels(exc.reason).inc()
+            return PlainTextResponse(exc.reason, status_code=exc.status)
+        except FormError as exc:
+            metrics.rejected.labels("bad status form").inc()
+            return PlainTextResponse(str(exc), status_code=400)
+        await on_status(update)
+        return Response(EMPTY_TWIML, media_type="application/xml")
+
+    return [
+        Route("/twilio/sms", incoming, methods=["POST"]),
+        Route(STATUS_CALLBACK_PATH, status, methods=["POST"]),
+    ]

@@ -8,24 +8,32 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from tortoise.transactions import in_transaction
-
 from steward.clock import local_date
 from steward.flows import jobs
 from steward.flows.digest import digest_sms, digest_text
 from steward.flows.state import Notice
 from steward.settings import Settings
 from steward.storage import digest_store, jobs_store
-from steward.storage.outbox_store import enqueue, from_notice, notify_committed
+from steward.storage.outbox_store import enqueue, from_notice
+from steward.storage.unit import Topic, UnitOfWork
 
 
-async def run_digest_job(rules: Settings, now: datetime, *, dry_run: bool) -> list[Notice]:
+async def run_digest_job(
+    rules: Settings, now: datetime, *, dry_run: bool, units: UnitOfWork | None = None
+) -> list[Notice]:
     """Text every street's digest for the local day of `now` to its office staff."""
-    return await send_digests(None, local_date(now, rules.tz), rules, now, dry_run=dry_run)
+    day = local_date(now, rules.tz)
+    return await send_digests(None, day, rules, now, dry_run=dry_run, units=units or UnitOfWork())
 
 
 async def send_digests(
-    street_id: int | None, day: date, rules: Settings, now: datetime, *, dry_run: bool
+    street_id: int | None,
+    day: date,
+    rules: Settings,
+    now: datetime,
+    *,
+    dry_run: bool,
+    units: UnitOfWork,
 ) -> list[Notice]:
     """Queue (or, dry, list) the SMS digest of one street or all streets for `day`."""
     ids = [street_id] if street_id is not None else await digest_store.street_ids()
@@ -34,7 +42,7 @@ async def send_digests(
         notices.extend(await _street_notices(sid, day, rules, now))
     if dry_run:
         return await jobs_store.pending_notices(tuple(notices))
-    return await _enqueue(notices, now, jobs.quiet_until(now, rules))
+    return await _enqueue(notices, now, jobs.quiet_until(now, rules), units)
 
 
 async def _street_notices(
@@ -52,14 +60,15 @@ async def _street_notices(
     ]
 
 
-async def _enqueue(notices: list[Notice], now: datetime, not_before: datetime) -> list[Notice]:
+async def _enqueue(
+    notices: list[Notice], now: datetime, not_before: datetime, units: UnitOfWork
+) -> list[Notice]:
     """Queue the digests in one transaction; return those not queued before."""
     queued = []
-    async with in_transaction() as conn:
+    async with units.transaction(Topic.OUTBOX) as conn:
         for notice in notices:
             if await enqueue(from_notice(notice, not_before=not_before), now, conn) is not None:
                 queued.append(notice)
-    notify_committed()
     return queued
 
 

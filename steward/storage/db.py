@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.migrations.api.migrate import migrate
@@ -19,6 +20,13 @@ MIGRATIONS_MODULE = "steward.storage.migrations"
 
 
 T = TypeVar("T")
+
+
+@asynccontextmanager
+async def savepoint(conn: BaseDBAsyncClient) -> AsyncIterator[BaseDBAsyncClient]:
+    """A nested transaction: what fails inside rolls back alone, the outer one goes on."""
+    async with in_transaction(conn.connection_name) as inner:
+        yield inner
 
 
 async def create_once(
@@ -99,6 +107,15 @@ async def connect(url: str, *, process_wide: bool = True) -> None:
     """
     ensure_sqlite_dir(url)
     await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=process_wide)
+
+
+async def ping() -> str | None:
+    """None when the database answers; otherwise what went wrong (for /healthz)."""
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception as exc:  # health is a yes/no, with the reason for the operator
+        return str(exc) or type(exc).__name__
+    return None
 
 
 async def disconnect() -> None:

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 
 from steward.clock import utc
 from steward.flows import attendance
@@ -27,8 +26,8 @@ from steward.flows.jobs import (
 from steward.flows.state import Notice, SessionState
 from steward.settings import parse_hhmm
 from steward.storage import report_store
-from steward.storage.db import create_once
-from steward.storage.inbox_store import add_points, append_hours
+from steward.storage.db import create_once, savepoint
+from steward.storage.ledgers import add_points, append_hours
 from steward.storage.models import (
     AttendanceDay,
     Community,
@@ -44,7 +43,8 @@ from steward.storage.models import (
     VolunteerStatus,
     Zone,
 )
-from steward.storage.outbox_store import enqueue, from_notice, notify_committed
+from steward.storage.outbox_store import enqueue, from_notice
+from steward.storage.unit import Topic, UnitOfWork
 
 
 async def open_reports() -> list[OpenReport]:
@@ -85,18 +85,19 @@ async def pending_notices(notices: tuple[Notice, ...]) -> list[Notice]:
     return fresh
 
 
-async def apply_plan(plan: JobPlan, now: datetime, not_before: datetime) -> list[Notice]:
+async def apply_plan(
+    plan: JobPlan, now: datetime, not_before: datetime, units: UnitOfWork
+) -> list[Notice]:
     """Store the plan in one transaction; return the messages actually queued."""
     queued = []
-    async with in_transaction() as conn:
+    async with units.transaction(Topic.OUTBOX) as conn:
         for move in plan.moves:
             try:
-                async with in_transaction(conn.connection_name) as savepoint:
-                    await report_store.move_report(move, None, "job", now, savepoint)
+                async with savepoint(conn) as inner:
+                    await report_store.move_report(move, None, "job", now, inner)
             except report_store.ReportConflict:
                 continue  # someone acted on it meanwhile: nothing to close
         queued = await _enqueue_all(plan.notices, now, not_before, conn)
-    notify_committed()
     return queued
 
 
@@ -129,10 +130,10 @@ async def open_sessions() -> list[OpenSessionItem]:
 
 
 async def apply_session_plan(
-    plan: SessionPlan, now: datetime, not_before: datetime
+    plan: SessionPlan, now: datetime, not_before: datetime, units: UnitOfWork
 ) -> list[Notice]:
     """Close overdue sessions (once) and queue the messages, in one transaction."""
-    async with in_transaction() as conn:
+    async with units.transaction(Topic.OUTBOX) as conn:
         for close in plan.closes:
             closed = (
                 await PatrolSession.filter(id=close.session_id, ended_at__isnull=True)
@@ -146,19 +147,24 @@ async def apply_session_plan(
             )
             if closed:
                 session = await PatrolSession.filter(id=close.session_id).using_db(conn).get()
-                vol = await Volunteer.filter(id=session.volunteer_id).using_db(conn).get()
+                vol = (
+                    await Volunteer.filter(id=session.volunteer_id)
+                    .select_related("pair__zone")
+                    .using_db(conn)
+                    .get()
+                )
                 await append_hours(
-                    vol,
+                    vol.id,
                     int(session.id),
                     close.local_date,
                     close.minutes,
-                    False,
-                    "closed automatically",
-                    now,
-                    conn,
+                    zone_name=vol.pair.zone.name if vol.pair and vol.pair.zone else "",
+                    confirmed=False,
+                    note="closed automatically",
+                    now=now,
+                    conn=conn,
                 )
         queued = await _enqueue_all(plan.notices, now, not_before, conn)
-    notify_committed()
     return queued
 
 
@@ -204,12 +210,11 @@ async def _member_today(vol: Volunteer, today: date) -> PairMember:
 
 
 async def queue_notices(
-    notices: tuple[Notice, ...], now: datetime, not_before: datetime
+    notices: tuple[Notice, ...], now: datetime, not_before: datetime, units: UnitOfWork
 ) -> list[Notice]:
     """Queue a job's messages in one transaction; return those that were new."""
-    async with in_transaction() as conn:
+    async with units.transaction(Topic.OUTBOX) as conn:
         queued = await _enqueue_all(notices, now, not_before, conn)
-    notify_committed()
     return queued
 
 
@@ -278,9 +283,11 @@ def _settle(
     return create
 
 
-async def apply_day_close(plan: DayClosePlan, now: datetime, not_before: datetime) -> list[Notice]:
+async def apply_day_close(
+    plan: DayClosePlan, now: datetime, not_before: datetime, units: UnitOfWork
+) -> list[Notice]:
     """Store a settled day in one transaction; a concurrent run's rows win and ours step aside."""
-    async with in_transaction() as conn:
+    async with units.transaction(Topic.OUTBOX) as conn:
         for row in plan.settled:
             # The unique (volunteer, day) key decides between two runs at once.
             await create_once(conn, _settle(row, plan.day, now))
@@ -294,5 +301,4 @@ async def apply_day_close(plan: DayClosePlan, now: datetime, not_before: datetim
                 .update(status=VolunteerStatus.FLAGGED)
             )
         queued = await _enqueue_all(plan.notices, now, not_before, conn)
-    notify_committed()
     return queued

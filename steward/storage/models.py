@@ -188,11 +188,15 @@ class InboundMessage(Model):
     )
     intent = fields.CharField(max_length=32, null=True)
     replied = fields.BooleanField(default=False)
+    # Processing that raised: how often, the last error, and when to try again.
+    attempts = fields.SmallIntField(default=0, db_default=0)
+    last_error = fields.TextField(null=True)
+    retry_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "inbound_messages"
         unique_together = (("channel", "external_id"),)
-        indexes = (("address", "received_at"),)
+        indexes = (("address", "received_at"), ("processed_at", "id"))
 
 
 class OutboxMessage(Model):

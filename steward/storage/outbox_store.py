@@ -1,40 +1,29 @@
 """The outbox table's operations: enqueue inside a caller's transaction, claim, record results.
 
-Writers call `enqueue` inside the same transaction as the state change that causes the message,
-then `notify_committed()` after the commit, which wakes the dispatcher at once.
+Writers call `enqueue` inside the same transaction as the state change that causes the message
+(a `UnitOfWork` transaction on the OUTBOX topic, whose commit wakes the dispatcher at once).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from steward.flows.state import Notice
 from steward.gateway.messages import OutboundMessage
+from steward.storage import sql
 from steward.storage.db import create_once
 from steward.storage.models import OptOut, OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 
 PRIORITY = {"reply": 0, "alert": 1, "nudge": 2, "digest": 3}
-_listeners: list[Callable[[], None]] = []
-
-
-def on_commit(listener: Callable[[], None]) -> Callable[[], None]:
-    """Register a callback run after any transaction that enqueued messages."""
-    _listeners.append(listener)
-    return lambda: _listeners.remove(listener)
-
-
-def notify_committed() -> None:
-    """Tell listeners (the dispatcher) that new messages may be due."""
-    for listener in list(_listeners):
-        listener()
 
 
 @dataclass(frozen=True)
@@ -95,82 +84,96 @@ async def enqueue(msg: NewMessage, now: datetime, conn: BaseDBAsyncClient) -> in
     return int(row.id)
 
 
-async def claim_due(now: datetime, channels: Iterable[str], limit: int) -> list[OutboundMessage]:
-    """Mark up to `limit` due messages as sending and return them, replies first.
+@dataclass(frozen=True)
+class Claimed:
+    """A message claimed for sending, with the attempts it has had so far."""
+
+    message: OutboundMessage
+    attempts: int
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What became of one send: sent (with the provider's id), to retry at a time, or failed."""
+
+    outbox_id: int
+    attempts: int
+    provider_id: str | None = None
+    retry_at: datetime | None = None
+    error: str = ""
+    code: str | None = None
+    unsubscribed: bool = False  # the provider says the person opted out: record it
+
+    @property
+    def sent(self) -> bool:
+        return self.provider_id is not None
+
+
+async def claim_due(now: datetime, channel: str, limit: int) -> list[Claimed]:
+    """Mark up to `limit` due messages of one channel as sending and return them, replies first.
 
     On PostgreSQL rows are picked with FOR UPDATE SKIP LOCKED so replicas never share one; the
     conditional update (status still queued) keeps SQLite, which drops that clause, just as safe.
     """
-    wanted = list(channels)
-    if not wanted:
-        return []
     async with in_transaction() as conn:
         rows = (
             await OutboxMessage.filter(
-                status=OutboxStatus.QUEUED, next_attempt_at__lte=now, channel__in=wanted
+                status=OutboxStatus.QUEUED, next_attempt_at__lte=now, channel=channel
             )
             .order_by("priority", "id")
             .limit(limit)
             .select_for_update(skip_locked=True)
             .using_db(conn)
         )
-        claimed = []
-        for row in rows:
-            updated = (
-                await OutboxMessage.filter(id=row.id, status=OutboxStatus.QUEUED)
+        if not rows:
+            return []
+        ids = [int(row.id) for row in rows]
+        await (
+            OutboxMessage.filter(id__in=ids, status=OutboxStatus.QUEUED)
+            .using_db(conn)
+            .update(status=OutboxStatus.SENDING, claimed_at=now, updated_at=now)
+        )
+    return [
+        Claimed(OutboundMessage(r.channel, r.address, r.body, int(r.id)), int(r.attempts))
+        for r in rows
+    ]
+
+
+# A status callback may already have moved the row on (delivered): never move it back.
+_MARK_SENT = """
+    UPDATE outbox SET
+        status = CASE WHEN status = 'sending' THEN 'sent' ELSE status END,
+        provider_id = COALESCE(provider_id, ?),
+        attempts = ?, sent_at = COALESCE(sent_at, ?), updated_at = ?, claimed_at = NULL
+    WHERE id = ?
+"""
+
+
+async def record(outcomes: Sequence[SendOutcome], addresses: Sequence[str], now: datetime) -> None:
+    """Record a batch of send results (and any opt-outs they reveal) in one transaction."""
+    async with in_transaction() as conn:
+        for o, address in zip(outcomes, addresses, strict=True):
+            if o.unsubscribed and not await OptOut.filter(address=address).using_db(conn).exists():
+                await OptOut.create(address=address, created_at=now, using_db=conn)
+            if o.sent:
+                await sql.execute(
+                    conn, _MARK_SENT, [o.provider_id, o.attempts, now, now, o.outbox_id]
+                )
+                continue
+            retry = o.retry_at is not None
+            await (
+                OutboxMessage.filter(id=o.outbox_id)
                 .using_db(conn)
-                .update(status=OutboxStatus.SENDING, claimed_at=now, updated_at=now)
+                .update(
+                    status=OutboxStatus.QUEUED if retry else OutboxStatus.FAILED,
+                    attempts=o.attempts,
+                    next_attempt_at=o.retry_at if retry else now,
+                    error_text=o.error[:500],
+                    error_code=o.code,
+                    claimed_at=None,
+                    updated_at=now,
+                )
             )
-            if updated:
-                claimed.append(OutboundMessage(row.channel, row.address, row.body, int(row.id)))
-    return claimed
-
-
-async def mark_sent(outbox_id: int, provider_id: str, attempts: int, now: datetime) -> None:
-    """Record the provider's id; a status callback may already have moved the row further."""
-    await OutboxMessage.filter(id=outbox_id, status=OutboxStatus.SENDING).update(
-        status=OutboxStatus.SENT,
-        provider_id=provider_id,
-        attempts=attempts,
-        sent_at=now,
-        updated_at=now,
-    )
-    await OutboxMessage.filter(id=outbox_id, provider_id__isnull=True).update(
-        provider_id=provider_id, sent_at=now
-    )
-
-
-async def mark_retry(
-    outbox_id: int, attempts: int, error: str, code: str | None, at: datetime, now: datetime
-) -> None:
-    """Put a message back in the queue for a later attempt."""
-    await OutboxMessage.filter(id=outbox_id).update(
-        status=OutboxStatus.QUEUED,
-        attempts=attempts,
-        next_attempt_at=at,
-        error_text=error[:500],
-        error_code=code,
-        claimed_at=None,
-        updated_at=now,
-    )
-
-
-async def mark_failed(
-    outbox_id: int, attempts: int, error: str, code: str | None, now: datetime
-) -> None:
-    """Give up on a message for good."""
-    await OutboxMessage.filter(id=outbox_id).update(
-        status=OutboxStatus.FAILED,
-        attempts=attempts,
-        error_text=error[:500],
-        error_code=code,
-        updated_at=now,
-    )
-
-
-async def attempts_so_far(outbox_id: int) -> int:
-    row = await OutboxMessage.get(id=outbox_id)
-    return int(row.attempts)
 
 
 async def release_stale_claims(older_than: datetime) -> int:
@@ -190,11 +193,6 @@ async def next_due_at(channels: Iterable[str]) -> datetime | None:
         .first()
     )
     return row.next_attempt_at if row else None
-
-
-async def record_opt_out(address: str, now: datetime) -> None:
-    """Remember that the provider says this address has unsubscribed."""
-    await OptOut.get_or_create(address=address, defaults={"created_at": now})
 
 
 async def apply_status(
@@ -220,6 +218,20 @@ async def apply_status(
         row.updated_at = now
         await row.save(using_db=conn, update_fields=["status", "error_code", "updated_at"])
     return True
+
+
+async def depth_by_status() -> dict[str, int]:
+    """How many outbox rows stand in each status (for the operator's gauge)."""
+    counts = {str(status): 0 for status in OutboxStatus}
+    rows = (
+        await OutboxMessage.all()
+        .group_by("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    for status, n in rows:
+        counts[str(status)] = int(n)
+    return counts
 
 
 def backoff(attempts: int, retry_after: float | None) -> timedelta:

@@ -94,11 +94,8 @@ async def load_reports_context(
     wants_number: bool,
     conn: BaseDBAsyncClient,
 ) -> ReportsContext:
-    """Everything report flows may need for one message from `vol`."""
-    zone_id = None
-    if vol.pair_id is not None:
-        await vol.fetch_related("pair", using_db=conn)
-        zone_id = vol.pair.zone_id if vol.pair is not None else None
+    """Everything report flows may need for one message from `vol` (loaded with their pair)."""
+    zone_id = vol.pair.zone_id if vol.pair_id is not None and vol.pair is not None else None
     own = await (
         Report.filter(reporter_id=vol.id, created_at__gte=now - RECENT_OWN)
         .using_db(conn)

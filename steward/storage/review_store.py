@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import phonenumbers
-from tortoise.transactions import in_transaction
 
 from steward.flows.office import Decision, Person
 from steward.flows.state import Contact
@@ -20,7 +19,8 @@ from steward.storage.models import (
     VolunteerStatus,
     Zone,
 )
-from steward.storage.outbox_store import enqueue, from_notice, notify_committed
+from steward.storage.outbox_store import enqueue, from_notice
+from steward.storage.unit import Topic, UnitOfWork
 
 
 class NotFound(LookupError):
@@ -91,10 +91,10 @@ async def leads_of(vol: Volunteer) -> tuple[Contact, ...]:
     return tuple(report_store.contact(v) for v in rows)
 
 
-async def apply(decision: Decision, now: datetime) -> int:
+async def apply(decision: Decision, now: datetime, units: UnitOfWork | None = None) -> int:
     """Store a decision and its messages in one transaction; return how many were queued."""
     queued = 0
-    async with in_transaction() as conn:
+    async with (units or UnitOfWork()).transaction(Topic.OUTBOX) as conn:
         vol = await Volunteer.filter(id=decision.volunteer_id).using_db(conn).get()
         vol.status = VolunteerStatus(decision.new_status)
         if decision.reset_ladder_on is not None:
@@ -104,5 +104,4 @@ async def apply(decision: Decision, now: datetime) -> int:
         await vol.save(using_db=conn)
         for notice in decision.notices:
             queued += await enqueue(from_notice(notice), now, conn) is not None
-    notify_committed()
     return queued

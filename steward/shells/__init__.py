@@ -1,0 +1,1 @@
+"""The async shells: load state, let `flows` decide, store the outcome in one unit of work."""

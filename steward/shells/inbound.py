@@ -1,0 +1,141 @@
+"""Process stored inbound messages in batches: one transaction per batch, a savepoint each.
+
+The processor is woken when the inbound writer commits, and otherwise looks again every
+`poll_seconds` for retries that fell due and rows other replicas stored. A message that raises
+is marked with its error and tried again later; the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from steward.clock import utcnow
+from steward.flows import grammar, inbox
+from steward.metrics import Metrics
+from steward.settings import Settings
+from steward.storage import context, effects, inbound
+from steward.storage.db import savepoint
+from steward.storage.models import InboundMessage
+from steward.storage.report_store import ReportConflict
+from steward.storage.unit import Connection, Topic, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+# Messages per transaction: enough to share one commit among a burst, few enough that the
+# webhook writer (which waits for the same SQLite connection) is never held up for long.
+BATCH_SIZE = 32
+STOP_GRACE_SECONDS = 20.0
+
+
+async def process_row(row: InboundMessage, rules: Settings, conn: Connection) -> str:
+    """Decide and apply one stored message inside the caller's transaction; return its intent."""
+    vol = await context.find_volunteer(row.address, conn)
+    step = await context.conversation(vol, conn) if vol is not None else None
+    parsed = grammar.parse(row.text)
+    needs = inbox.needs(parsed, step.step if step else None, bool(row.media))
+    ctx = await context.load(row, vol, step, parsed, needs, rules.tz, conn)
+    outcome = inbox.decide(ctx, parsed, rules)
+    # The message's own arrival time is "now": a late or replayed run decides the same way.
+    await effects.apply_outcome(row, vol, outcome, row.received_at, conn)
+    return outcome.intent
+
+
+class Processor:
+    """Drains stored messages; one loop per process, woken on commit."""
+
+    def __init__(
+        self,
+        rules: Settings,
+        units: UnitOfWork,
+        *,
+        poll_seconds: float,
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._rules = rules
+        self._metrics = metrics or Metrics()
+        self._units = units
+        self._poll = poll_seconds
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._drain_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="inbound-processor")
+
+    async def stop(self) -> None:
+        """Let the batch under way finish (never cancel mid-query), then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            done, _ = await asyncio.wait({self._task}, timeout=STOP_GRACE_SECONDS)
+            if not done:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()  # before looking: a wake during drain() is not lost
+            timeout = self._poll
+            try:
+                await self.drain()
+                timeout = await self._sleep_for()
+            except Exception:  # the loop must survive a bad moment (a database restart)
+                log.exception("inbound processing failed; trying again shortly")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    async def _sleep_for(self) -> float:
+        due = await inbound.next_retry_at()
+        if due is None:
+            return self._poll
+        return min(self._poll, max(0.0, (due - self._clock()).total_seconds()))
+
+    async def drain(self) -> int:
+        """Process every message due now; return how many were handled."""
+        handled = 0
+        async with self._drain_lock:
+            while not self._stopping and (count := await self._batch()):
+                handled += count
+        return handled
+
+    async def _batch(self) -> int:
+        async with self._units.transaction(Topic.OUTBOX) as conn:
+            rows = await inbound.due(self._clock(), BATCH_SIZE, conn)
+            for row in rows:
+                await self._one(row, conn)
+        return len(rows)
+
+    async def _one(self, row: InboundMessage, conn: Connection) -> None:
+        for attempt in (1, 2):
+            try:
+                async with savepoint(conn) as inner:
+                    intent = await process_row(row, self._rules, inner)
+                self._metrics.processed.labels(intent).inc()
+                self._metrics.processing.observe(
+                    max(0.0, (self._clock() - row.received_at).total_seconds())
+                )
+                return
+            except ReportConflict:
+                if attempt == 1:
+                    continue  # someone moved the report meanwhile: decide again on what is there
+                error = "report changed twice while deciding"
+            except Exception as exc:  # one bad message must not stop the batch
+                log.exception("processing message %s failed; it will be retried", row.id)
+                error = f"{type(exc).__name__}: {exc}"
+            self._metrics.processing_errors.inc()
+            last = await inbound.mark_error(row, error, self._clock(), conn)
+            if last:
+                log.error("message %s given up after %s attempts", row.id, inbound.MAX_ATTEMPTS)
+            return

@@ -1,0 +1,299 @@
+"""Load what `flows.inbox.decide` needs for one message, and only that (SPEC §3, issue 9).
+
+The sender, their waiting step and their recent traffic are read for every text; the rest
+follows `flows.inbox.needs`: a check-in reads the day's patrol, `积分` the points, a report the
+report context, and so on.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import cast
+from zoneinfo import ZoneInfo
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
+
+from steward.clock import local_date
+from steward.flows import grammar
+from steward.flows.inbox import Needs
+from steward.flows.state import (
+    ConfirmTarget,
+    Contact,
+    ConversationStep,
+    InboxContext,
+    LeaveTarget,
+    PatrolDay,
+    SenderHistory,
+    SessionState,
+    VolunteerState,
+)
+from steward.storage import leads_store, ledgers, report_store
+from steward.storage.models import (
+    ConversationState,
+    InboundMessage,
+    OutboxMessage,
+    PatrolSession,
+    PointsEntry,
+    Volunteer,
+)
+
+LOOP_WINDOW = timedelta(minutes=2)
+COURTESY_WINDOW = timedelta(hours=24)
+COURTESY_KINDS = ("not_registered", "removed")
+
+
+async def find_volunteer(address: str, conn: BaseDBAsyncClient) -> Volunteer | None:
+    """The volunteer behind an address with their pair and zone, row-locked so one person's
+    texts apply one at a time, in order, whichever replica takes them."""
+    query = Volunteer.filter(phone=address)
+    if address.startswith("telegram:"):
+        query = Volunteer.filter(telegram_chat_id=int(address.split(":", 1)[1]))
+    return (
+        await query.select_related("pair__zone")
+        .select_for_update(of=("volunteers",))
+        .using_db(conn)
+        .first()
+    )
+
+
+async def conversation(vol: Volunteer, conn: BaseDBAsyncClient) -> ConversationStep | None:
+    row = await ConversationState.filter(volunteer_id=vol.id).using_db(conn).first()
+    if row is None:
+        return None
+    return ConversationStep(row.step, dict(row.data), row.expires_at)
+
+
+def volunteer_state(vol: Volunteer) -> VolunteerState:
+    return VolunteerState(
+        id=vol.id,
+        name=vol.name,
+        phone=vol.phone,
+        role=str(vol.role),
+        language=vol.language,
+        status=str(vol.status),
+        street_id=vol.street_id,
+        community_id=vol.community_id,
+        pair_id=vol.pair_id,
+        zone_name=zone_name(vol),
+        on_leave_until=vol.on_leave_until,
+        on_leave_from=vol.on_leave_from,
+    )
+
+
+def zone_name(vol: Volunteer) -> str:
+    """The lane of the volunteer's pair (loaded with them by `find_volunteer`)."""
+    pair = vol.pair
+    return pair.zone.name if pair is not None and pair.zone is not None else ""
+
+
+async def load(
+    row: InboundMessage,
+    vol: Volunteer | None,
+    step: ConversationStep | None,
+    parsed: grammar.Parsed,
+    needs: Needs,
+    tz: ZoneInfo,
+    conn: BaseDBAsyncClient,
+) -> InboxContext:
+    """Gather what deciding this message needs."""
+    now = row.received_at
+    history = await _history(row, conn, stranger=vol is None or vol.status == "removed")
+    media = tuple((str(m.get("url", "")), str(m.get("content_type", ""))) for m in row.media)
+    if vol is None:
+        return InboxContext(row.channel, row.address, row.text, now, None, history, media=media)
+    state = volunteer_state(vol)
+    today = local_date(now, tz)
+    return InboxContext(
+        row.channel,
+        row.address,
+        row.text,
+        now,
+        state,
+        history,
+        conversation=step,
+        patrol=await patrol_day(vol.id, today, conn) if needs.patrol else None,
+        points=(
+            await ledgers.points_summary(vol.id, vol.street_id, today, conn)
+            if needs.points
+            else None
+        ),
+        media=media,
+        reports=(
+            await report_store.load_reports_context(
+                vol, now, parsed.report, needs.report_number, conn
+            )
+            if needs.reports
+            else None
+        ),
+        confirm_target=(
+            await _confirm_target(state, parsed.name or "", conn)
+            if needs.confirm_target and state.role in ("lead", "office")
+            else None
+        ),
+        partner=await _partner(vol.id, vol.pair_id, conn) if needs.partner else None,
+        leave_target=(
+            await _leave_target(state, parsed.name or "", conn)
+            if needs.leave_target and state.role in ("lead", "office")
+            else None
+        ),
+        today=await leads_store.today_scope(state, today, conn) if needs.today else None,
+    )
+
+
+async def _history(
+    row: InboundMessage, conn: BaseDBAsyncClient, *, stranger: bool
+) -> SenderHistory:
+    since = row.received_at - LOOP_WINDOW
+    recent = (
+        await InboundMessage.filter(address=row.address, received_at__gte=since, id__lt=row.id)
+        .using_db(conn)
+        .values_list("text", "replied")
+    )
+    normalised = grammar.normalise(row.text)
+    ours = {
+        str(body).strip()
+        for body in await OutboxMessage.filter(address=row.address, created_at__gte=since)
+        .using_db(conn)
+        .values_list("body", flat=True)
+    }
+    texts = [str(text).strip() for text, _ in recent]
+    return SenderHistory(
+        same_text_answers=sum(
+            bool(replied) and grammar.normalise(str(text)) == normalised for text, replied in recent
+        ),
+        messages_last_two_minutes=len(recent),
+        echoes_our_reply=bool(row.text.strip()) and row.text.strip() in ours,
+        echoed_recently=any(text in ours for text in texts if text),
+        # Only strangers and removed volunteers get the once-a-day courtesy reply.
+        courtesy_reply_within_day=stranger and await _courtesy_sent(row, conn),
+    )
+
+
+async def _courtesy_sent(row: InboundMessage, conn: BaseDBAsyncClient) -> bool:
+    return (
+        await OutboxMessage.filter(
+            address=row.address,
+            kind__in=COURTESY_KINDS,
+            created_at__gte=row.received_at - COURTESY_WINDOW,
+        )
+        .using_db(conn)
+        .exists()
+    )
+
+
+def session_state(row: PatrolSession) -> SessionState:
+    return SessionState(
+        id=int(row.id),
+        local_date=row.local_date,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        minutes=row.minutes,
+        closed_by=row.closed_by,
+        confirmed=row.confirmed,
+    )
+
+
+# A patrol day holds a handful of sessions; this many recent ones always cover the open one,
+# the last check-out and the day's totals.
+RECENT_SESSIONS = 12
+
+
+async def patrol_day(
+    volunteer_id: int, today: date, conn: BaseDBAsyncClient, *, of_day: date | None = None
+) -> PatrolDay:
+    """The volunteer's open session, last check-out and the day's confirmed minutes."""
+    sessions = (
+        await PatrolSession.filter(
+            Q(ended_at__isnull=True) | Q(local_date__gte=(of_day or today) - timedelta(days=1)),
+            volunteer_id=volunteer_id,
+        )
+        .using_db(conn)
+        .order_by("-id")
+        .limit(RECENT_SESSIONS)
+    )
+    open_row = next((s for s in sessions if s.ended_at is None), None)
+    closed = [s for s in sessions if s.closed_by == "volunteer" and s.ended_at is not None]
+    last_closed = max(closed, key=lambda s: s.ended_at or s.started_at, default=None)
+    day = open_row.local_date if open_row else (last_closed.local_date if last_closed else today)
+    day = of_day or day
+    minutes = sum(
+        s.minutes or 0
+        for s in sessions
+        if s.local_date == day
+        and s.ended_at is not None
+        and s.confirmed
+        and s.closed_by in ("volunteer", "auto")
+    )
+    awards = (
+        await PointsEntry.filter(volunteer_id=volunteer_id, local_date=day, kind="patrol_day")
+        .using_db(conn)
+        .values_list("amount", flat=True)
+    )
+    return PatrolDay(
+        open_session=session_state(open_row) if open_row else None,
+        last_closed=session_state(last_closed) if last_closed else None,
+        closed_minutes_today=minutes,
+        day_award_given=sum(int(cast(int, a)) for a in awards) > 0,
+        day_awards_so_far=len(awards),
+    )
+
+
+async def _partner(
+    volunteer_id: int, pair_id: int | None, conn: BaseDBAsyncClient
+) -> Contact | None:
+    if pair_id is None:
+        return None
+    mate = (
+        await Volunteer.filter(pair_id=pair_id)
+        .exclude(id=volunteer_id)
+        .exclude(status="removed")
+        .using_db(conn)
+        .first()
+    )
+    return report_store.contact(mate) if mate else None
+
+
+async def _named_in_scope(
+    actor: VolunteerState, name: str, conn: BaseDBAsyncClient
+) -> Volunteer | None:
+    """The one volunteer of that name a lead (community) or office (street) may act for."""
+    scope = (
+        {"street_id": actor.street_id}
+        if actor.role == "office"
+        else {"community_id": actor.community_id}
+    )
+    people = await Volunteer.filter(**scope).exclude(status="removed").using_db(conn)
+    wanted = name.strip().casefold()
+    matches = [p for p in people if p.name.strip().casefold() == wanted]
+    return matches[0] if len(matches) == 1 else None  # unknown or ambiguous: ask again
+
+
+async def _leave_target(
+    actor: VolunteerState, name: str, conn: BaseDBAsyncClient
+) -> LeaveTarget | None:
+    person = await _named_in_scope(actor, name, conn)
+    if person is None:
+        return None
+    return LeaveTarget(
+        report_store.contact(person), await _partner(person.id, person.pair_id, conn)
+    )
+
+
+async def _confirm_target(
+    actor: VolunteerState, name: str, conn: BaseDBAsyncClient
+) -> ConfirmTarget | None:
+    """The named volunteer's latest unconfirmed automatic close, within the actor's reach."""
+    person = await _named_in_scope(actor, name, conn)
+    if person is None:
+        return None
+    session = (
+        await PatrolSession.filter(volunteer_id=person.id, closed_by="auto", confirmed=False)
+        .using_db(conn)
+        .order_by("-started_at")
+        .first()
+    )
+    if session is None:
+        return None
+    day = await patrol_day(person.id, session.local_date, conn, of_day=session.local_date)
+    return ConfirmTarget(report_store.contact(person), session_state(session), day)

@@ -1,0 +1,198 @@
+"""Inbound rows: stored in groups before the provider is answered, then claimed for processing.
+
+Lifecycle of a row: stored (processed_at NULL) -> processed (processed_at set, with its intent
+and whether it was answered). A row whose processing raised keeps processed_at NULL, counts the
+attempt, remembers the error and waits until `retry_at`; after MAX_ATTEMPTS it is closed as
+`failed`, so one broken message can never hold up its sender's later texts for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from steward.gateway.messages import InboundMessage as Inbound
+from steward.storage.models import InboundMessage
+from steward.storage.unit import Topic, UnitOfWork
+
+MAX_ATTEMPTS = 5
+# The most rows one write takes: a flood waits its turn in slices rather than in one giant
+# statement (SQLite allows 32,766 parameters; a row has 7).
+MAX_GROUP = 500
+
+
+def _row(msg: Inbound) -> InboundMessage:
+    return InboundMessage(
+        channel=msg.channel,
+        external_id=msg.external_id,
+        address=msg.address,
+        text=msg.text,
+        media=[{"url": m.url, "content_type": m.content_type} for m in msg.media],
+        received_at=msg.received_at,
+    )
+
+
+async def insert_group(messages: Sequence[Inbound], conn: BaseDBAsyncClient) -> list[bool]:
+    """Insert messages, skipping those stored before; return which ones were new."""
+    wanted = {(m.channel, m.external_id) for m in messages}
+    known = {
+        (str(channel), str(external_id))
+        for channel, external_id in await InboundMessage.filter(
+            external_id__in=[m.external_id for m in messages]
+        )
+        .using_db(conn)
+        .values_list("channel", "external_id")
+        if (str(channel), str(external_id)) in wanted
+    }
+    fresh: dict[tuple[str, str], Inbound] = {}
+    for m in messages:
+        if (m.channel, m.external_id) not in known:
+            fresh.setdefault((m.channel, m.external_id), m)
+    if fresh:
+        # The unique (channel, external_id) key decides against a concurrent replica's insert.
+        await InboundMessage.bulk_create(
+            [_row(m) for m in fresh.values()], ignore_conflicts=True, using_db=conn
+        )
+    seen: set[tuple[str, str]] = set()
+    new = []
+    for m in messages:
+        key = (m.channel, m.external_id)
+        new.append(key in fresh and key not in seen)
+        seen.add(key)
+    return new
+
+
+async def store(msg: Inbound, units: UnitOfWork) -> bool:
+    """Store one message in its own transaction; True when it was new."""
+    async with units.transaction(Topic.INBOUND) as conn:
+        [new] = await insert_group([msg], conn)
+    return new
+
+
+class InboundWriter:
+    """Group commit: whatever arrives while one write is under way goes into the next.
+
+    Each caller gets its answer once its row is durable (stored before acknowledged, SPEC §7);
+    under load a single commit (one fsync on SQLite) serves many webhooks at once.
+    """
+
+    def __init__(self, units: UnitOfWork) -> None:
+        self._units = units
+        self._waiting: list[tuple[Inbound, asyncio.Future[bool]]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    async def store(self, msg: Inbound) -> bool:
+        """Store a message durably (with whatever else arrived); True when it was new."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((msg, future))
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write_all(), name="inbound-writer")
+        # Shielded: a webhook whose client hung up must not cancel the others' write.
+        return await asyncio.shield(future)
+
+    async def _write_all(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
+            try:
+                async with self._units.transaction(Topic.INBOUND) as conn:
+                    new = await insert_group([msg for msg, _ in group], conn)
+            except Exception as exc:  # each waiting webhook answers 5xx; Twilio will retry
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), is_new in zip(group, new, strict=True):
+                if not future.done():
+                    future.set_result(is_new)
+
+    async def close(self) -> None:
+        """Finish the write in progress (nothing accepted is left unwritten)."""
+        if self._writing is not None:
+            with contextlib.suppress(Exception):
+                await self._writing
+
+
+async def due(now: datetime, limit: int, conn: BaseDBAsyncClient) -> list[InboundMessage]:
+    """Rows to process now, oldest first, claimed for this transaction.
+
+    A sender's texts apply in the order they came: a row is skipped while an earlier one of
+    the same sender is waiting for a retry, or is held by another replica (PostgreSQL).
+    """
+    pending = (
+        await InboundMessage.filter(processed_at__isnull=True)
+        .order_by("id")
+        .limit(limit)
+        .using_db(conn)
+    )
+    if not pending:
+        return []
+    locked = {
+        int(row.id)
+        for row in await InboundMessage.filter(id__in=[r.id for r in pending])
+        .select_for_update(skip_locked=True)
+        .using_db(conn)
+    }
+    blocked: set[str] = set()
+    claimed = []
+    for row in pending:
+        waiting = row.retry_at is not None and row.retry_at > now
+        if row.address in blocked or waiting or int(row.id) not in locked:
+            blocked.add(row.address)
+            continue
+        claimed.append(row)
+    return claimed
+
+
+async def mark_processed(
+    row: InboundMessage,
+    intent: str,
+    replied: bool,
+    volunteer_id: int | None,
+    now: datetime,
+    conn: BaseDBAsyncClient,
+) -> None:
+    row.processed_at = now
+    row.intent = intent
+    row.replied = replied
+    row.volunteer_id = volunteer_id
+    await row.save(
+        using_db=conn, update_fields=["processed_at", "intent", "replied", "volunteer_id"]
+    )
+
+
+async def mark_error(
+    row: InboundMessage, error: str, now: datetime, conn: BaseDBAsyncClient
+) -> bool:
+    """Record a failed attempt; True when it was the last one (the row is then closed)."""
+    attempts = int(row.attempts) + 1
+    last = attempts >= MAX_ATTEMPTS
+    await (
+        InboundMessage.filter(id=row.id)
+        .using_db(conn)
+        .update(
+            attempts=attempts,
+            last_error=error[:500],
+            retry_at=now + retry_delay(attempts),
+            processed_at=now if last else None,
+            intent="failed" if last else None,
+        )
+    )
+    return last
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """5, 10, 20, 40 s ...: long enough for a database to come back, short for a person."""
+    return timedelta(seconds=5 * 2 ** (attempts - 1))
+
+
+async def next_retry_at() -> datetime | None:
+    row = (
+        await InboundMessage.filter(processed_at__isnull=True, retry_at__isnull=False)
+        .order_by("retry_at")
+        .first()
+    )
+    return row.retry_at if row else None
