@@ -78,7 +78,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if own_database:
             await db.upgrade(settings.DATABASE_URL)
-            await db.connect(settings.DATABASE_URL)
+            await db.connect(settings.DATABASE_URL, synchronous=settings.SQLITE_SYNCHRONOUS)
         lease = timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
         dispatcher = Dispatcher(
             build_senders(settings),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import time
 from functools import cached_property
+from typing import Literal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,6 +41,9 @@ class Settings(BaseSettings):
     )
 
     DATABASE_URL: str = f"sqlite://{DEFAULT_SQLITE_PATH}"
+    # SQLite's fsync policy: FULL (a power cut loses nothing) or NORMAL (faster, may lose the
+    # last commits on power loss, never corrupts).
+    SQLITE_SYNCHRONOUS: Literal["FULL", "NORMAL"] = "FULL"
     TIMEZONE: str = "Asia/Shanghai"
     DEFAULT_REGION: str = "CN"
     DEFAULT_LANGUAGE: str = "zh"
