@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from datetime import time
 from functools import cached_property
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers

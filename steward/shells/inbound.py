@@ -34,7 +34,7 @@ STOP_GRACE_SECONDS = 20.0
 async def process_row(row: InboundMessage, rules: Settings, conn: Connection) -> str:
     """Decide and apply one stored message inside the caller's transaction; return its intent."""
     vol = await context.find_volunteer(row.address, conn)
-    step = await context.conversation(vol, conn) if vol is not None else None
+    step = context.conversation(vol) if vol is not None else None
     parsed = grammar.parse(row.text)
     needs = inbox.needs(parsed, step.step if step else None, bool(row.media))
     ctx = await context.load(row, vol, step, parsed, needs, rules.tz, conn)

@@ -28,7 +28,7 @@ from steward.flows.state import (
     SessionState,
     VolunteerState,
 )
-from steward.storage import leads_store, ledgers, report_store
+from steward.storage import leads_store, ledgers, report_store, sql
 from steward.storage.models import (
     ConversationState,
     InboundMessage,
@@ -44,21 +44,23 @@ COURTESY_KINDS = ("not_registered", "removed")
 
 
 async def find_volunteer(address: str, conn: BaseDBAsyncClient) -> Volunteer | None:
-    """The volunteer behind an address with their pair and zone, row-locked so one person's
-    texts apply one at a time, in order, whichever replica takes them."""
+    """The volunteer behind an address with their pair, zone and waiting step (one statement),
+    row-locked so one person's texts apply one at a time, in order, whichever replica takes
+    them."""
     query = Volunteer.filter(phone=address)
     if address.startswith("telegram:"):
         query = Volunteer.filter(telegram_chat_id=int(address.split(":", 1)[1]))
     return (
-        await query.select_related("pair__zone")
+        await query.select_related("pair__zone", "conversation")
         .select_for_update(of=("volunteers",))
         .using_db(conn)
         .first()
     )
 
 
-async def conversation(vol: Volunteer, conn: BaseDBAsyncClient) -> ConversationStep | None:
-    row = await ConversationState.filter(volunteer_id=vol.id).using_db(conn).first()
+def conversation(vol: Volunteer) -> ConversationStep | None:
+    """The step waiting for the volunteer's answer (loaded with them by `find_volunteer`)."""
+    row: ConversationState | None = vol.conversation
     if row is None:
         return None
     return ConversationStep(row.step, dict(row.data), row.expires_at)
@@ -141,23 +143,27 @@ async def load(
     )
 
 
+# The sender's texts and our messages to them over the loop window, in one statement.
+_RECENT_TRAFFIC = """
+    SELECT 'in' AS way, text, replied FROM inbound_messages
+        WHERE address = ? AND received_at >= ? AND id < ?
+    UNION ALL
+    SELECT 'out' AS way, body AS text, ? AS replied FROM outbox
+        WHERE address = ? AND created_at >= ?
+"""
+
+
 async def _history(
     row: InboundMessage, conn: BaseDBAsyncClient, *, stranger: bool
 ) -> SenderHistory:
     since = row.received_at - LOOP_WINDOW
-    recent = (
-        await InboundMessage.filter(address=row.address, received_at__gte=since, id__lt=row.id)
-        .using_db(conn)
-        .values_list("text", "replied")
+    traffic = await sql.rows(
+        conn, _RECENT_TRAFFIC, [row.address, since, row.id, False, row.address, since]
     )
+    recent = [(str(t["text"]), bool(t["replied"])) for t in traffic if t["way"] == "in"]
+    ours = {str(t["text"]).strip() for t in traffic if t["way"] == "out"}
     normalised = grammar.normalise(row.text)
-    ours = {
-        str(body).strip()
-        for body in await OutboxMessage.filter(address=row.address, created_at__gte=since)
-        .using_db(conn)
-        .values_list("body", flat=True)
-    }
-    texts = [str(text).strip() for text, _ in recent]
+    texts = [text.strip() for text, _ in recent]
     return SenderHistory(
         same_text_answers=sum(
             bool(replied) and grammar.normalise(str(text)) == normalised for text, replied in recent

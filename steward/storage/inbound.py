@@ -130,12 +130,14 @@ async def due(now: datetime, limit: int, conn: BaseDBAsyncClient) -> list[Inboun
     )
     if not pending:
         return []
-    locked = {
-        int(row.id)
-        for row in await InboundMessage.filter(id__in=[r.id for r in pending])
-        .select_for_update(skip_locked=True)
-        .using_db(conn)
-    }
+    locked = {int(row.id) for row in pending}
+    if conn.capabilities.dialect == "postgres":  # SQLite has one writer: nothing to skip
+        locked = {
+            int(row.id)
+            for row in await InboundMessage.filter(id__in=list(locked))
+            .select_for_update(skip_locked=True)
+            .using_db(conn)
+        }
     blocked: set[str] = set()
     claimed = []
     for row in pending:

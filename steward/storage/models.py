@@ -138,6 +138,7 @@ class Volunteer(Model):
     street_id: int
     community_id: int
     pair_id: int | None
+    conversation: fields.BackwardOneToOneRelation[ConversationState]
 
     class Meta:
         table = "volunteers"

@@ -18,7 +18,6 @@ from tortoise.transactions import in_transaction
 from steward.flows.state import Notice
 from steward.gateway.messages import OutboundMessage
 from steward.storage import sql
-from steward.storage.db import create_once
 from steward.storage.models import OptOut, OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -54,34 +53,40 @@ def from_notice(notice: Notice, *, not_before: datetime | None = None) -> NewMes
     )
 
 
+# One statement per queued message: skipped for an address that said STOP (unless the message
+# is the STOP confirmation itself), and left out when its dedupe key is queued already (the
+# unique key decides, also against a concurrent writer, without aborting its transaction).
+_ENQUEUE = """
+    INSERT INTO outbox (channel, address, body, kind, priority, dedupe_key, status, attempts,
+                        next_attempt_at, created_at, volunteer_id, in_reply_to_id)
+    SELECT ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?
+    WHERE ? OR NOT EXISTS (SELECT 1 FROM opt_outs WHERE address = ?)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id
+"""
+
+
 async def enqueue(msg: NewMessage, now: datetime, conn: BaseDBAsyncClient) -> int | None:
     """Add a message to the outbox; None when skipped (opted out) or already queued (dedupe)."""
-    if not msg.despite_opt_out and await OptOut.filter(address=msg.address).using_db(conn).exists():
-        return None
-    if (
-        msg.dedupe_key
-        and await OutboxMessage.filter(dedupe_key=msg.dedupe_key).using_db(conn).exists()
-    ):
-        return None
-    row = await create_once(
+    rows = await sql.returning(
         conn,
-        lambda db: OutboxMessage.create(
-            channel=msg.channel,
-            address=msg.address,
-            body=msg.body,
-            kind=msg.kind,
-            priority=msg.priority,
-            dedupe_key=msg.dedupe_key,
-            volunteer_id=msg.volunteer_id,
-            in_reply_to_id=msg.in_reply_to_id,
-            next_attempt_at=msg.not_before or now,
-            created_at=now,
-            using_db=db,
-        ),
+        _ENQUEUE,
+        [
+            msg.channel,
+            msg.address,
+            msg.body,
+            msg.kind,
+            msg.priority,
+            msg.dedupe_key,
+            msg.not_before or now,
+            now,
+            msg.volunteer_id,
+            msg.in_reply_to_id,
+            msg.despite_opt_out,
+            msg.address,
+        ],
     )
-    if row is None:
-        return None  # a concurrent writer queued the same dedupe key
-    return int(row.id)
+    return int(rows[0]["id"]) if rows else None
 
 
 @dataclass(frozen=True)

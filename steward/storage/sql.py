@@ -38,3 +38,12 @@ async def execute(conn: BaseDBAsyncClient, sql: str, values: Sequence[Any] = ())
     """Run a statement; return how many rows it changed."""
     changed, _ = await conn.execute_query(dialect_sql(conn, sql), list(values))
     return int(changed)
+
+
+async def returning(conn: BaseDBAsyncClient, sql: str, values: Sequence[Any] = ()) -> list[Any]:
+    """Run a writing statement with RETURNING; return the rows it gave back.
+
+    (tortoise's asyncpg client discards the rows of a statement starting with INSERT or UPDATE
+    in `execute_query`; `execute_query_dict` keeps them on both databases.)
+    """
+    return await conn.execute_query_dict(dialect_sql(conn, sql), list(values))
