@@ -60,7 +60,7 @@ def create_app(
 
     async def on_status(update: twilio_sms.StatusUpdate) -> None:
         await outbox_store.apply_status(
-            update.provider_id, update.status, update.error_code, twilio_sms.is_forward, utcnow()
+            update.provider_id, update.status, update.error_code, utcnow()
         )
 
     async def healthz(request: Request) -> Response:

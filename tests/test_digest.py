@@ -261,7 +261,16 @@ async def test_dry_run_stores_nothing_and_quiet_hours_hold(db: str) -> None:
 async def test_cli_prints_and_sends_once(db: str) -> None:
     await seed_day()
     env = {**os.environ, "DATABASE_URL": db, "TIMEZONE": "Asia/Shanghai"}
-    command = [sys.executable, "-m", "steward.cli_digest", "--street", "鼓楼街道", "--lang", "en"]
+    command = [
+        sys.executable,
+        "-m",
+        "steward.cli",
+        "digest",
+        "--street",
+        "鼓楼街道",
+        "--lang",
+        "en",
+    ]
     command += ["--date", "2026-11-23", "--send"]
     outputs = [
         subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)

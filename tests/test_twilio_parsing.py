@@ -10,16 +10,15 @@ from twilio.request_validator import RequestValidator
 
 from steward.gateway.messages import InboundMessage, Media
 from steward.gateway.twilio_sms import (
-    STATUS_RANK,
     STATUS_TABLE,
     FormError,
     StatusUpdate,
     inbound_from_form,
-    is_forward,
     public_url,
     status_from_form,
     verify_signature,
 )
+from steward.storage.models import STATUS_RANK, is_forward
 
 NOW = datetime(2025, 3, 1, 8, 2, tzinfo=UTC)
 TOKEN = "12345678901234567890123456789012"

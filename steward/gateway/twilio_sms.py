@@ -153,16 +153,6 @@ STATUS_TABLE: dict[str, str] = {
     "received": "delivered",
 }
 
-# A later callback never moves a message backwards: callbacks may arrive out of order.
-STATUS_RANK: dict[str, int] = {
-    "queued": 0,
-    "sending": 1,
-    "sent": 2,
-    "delivered": 3,
-    "undelivered": 3,
-    "failed": 3,
-}
-
 
 @dataclass(frozen=True)
 class StatusUpdate:
@@ -189,14 +179,6 @@ def status_from_form(form: Mapping[str, str]) -> StatusUpdate:
         status=map_status(_required(form, "MessageStatus")),
         error_code=error_code or None,
     )
-
-
-def is_forward(current: str, new: str) -> bool:
-    """Tell whether moving from `current` to `new` is progress (a final status is final)."""
-    if new not in STATUS_RANK:
-        return False
-    # A status we do not rank (e.g. the outbox's own "pending") is behind every Twilio status.
-    return STATUS_RANK[new] > STATUS_RANK.get(current, -1)
 
 
 # --- sending --------------------------------------------------------------------------------
@@ -334,13 +316,11 @@ class TwilioSmsSender:
 
 
 __all__ = [
-    "STATUS_RANK",
     "STATUS_TABLE",
     "FormError",
     "StatusUpdate",
     "TwilioSmsSender",
     "inbound_from_form",
-    "is_forward",
     "map_status",
     "public_url",
     "status_from_form",

@@ -43,6 +43,25 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"
 
 
+# A later status never moves a message backwards: provider callbacks may arrive out of order.
+STATUS_RANK: dict[str, int] = {
+    OutboxStatus.QUEUED: 0,
+    OutboxStatus.SENDING: 1,
+    OutboxStatus.SENT: 2,
+    OutboxStatus.DELIVERED: 3,
+    OutboxStatus.UNDELIVERED: 3,
+    OutboxStatus.FAILED: 3,
+}
+
+
+def is_forward(current: str, new: str) -> bool:
+    """Tell whether moving from `current` to `new` is progress (a final status is final)."""
+    if new not in STATUS_RANK:
+        return False
+    # A status we do not rank is behind every known one.
+    return STATUS_RANK[new] > STATUS_RANK.get(current, -1)
+
+
 class Street(Model):
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=100, unique=True)

@@ -7,7 +7,7 @@ Writers call `enqueue` inside the same transaction as the state change that caus
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,7 +18,7 @@ from tortoise.transactions import in_transaction
 from steward.flows.state import Notice
 from steward.gateway.messages import OutboundMessage
 from steward.storage import sql
-from steward.storage.models import OptOut, OutboxMessage, OutboxStatus
+from steward.storage.models import OptOut, OutboxMessage, OutboxStatus, is_forward
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,6 @@ async def apply_status(
     provider_id: str,
     new_status: str,
     error_code: str | None,
-    is_forward: Callable[[str, str], bool],
     now: datetime,
 ) -> bool:
     """Move a message forward on a provider status callback; never backwards."""
@@ -223,6 +222,14 @@ async def apply_status(
         row.updated_at = now
         await row.save(using_db=conn, update_fields=["status", "error_code", "updated_at"])
     return True
+
+
+async def recent(status: str | None, limit: int) -> list[OutboxMessage]:
+    """The latest outbox rows, newest first (optionally of one status)."""
+    query = OutboxMessage.all()
+    if status:
+        query = query.filter(status=status)
+    return await query.order_by("-id").limit(limit)
 
 
 async def depth_by_status() -> dict[str, int]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import phonenumbers
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from steward.flows.office import Decision, Person
 from steward.flows.state import Contact
@@ -34,18 +35,18 @@ class Flagged:
     history: list[str]
 
 
-async def find(name_or_phone: str, region: str) -> Volunteer:
+async def find(name_or_phone: str, region: str, conn: BaseDBAsyncClient | None = None) -> Volunteer:
     """The one volunteer with this phone number or exact name."""
     try:
         number = phonenumbers.parse(name_or_phone, region)
         if phonenumbers.is_valid_number(number):
             e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-            found = await Volunteer.filter(phone=e164).first()
+            found = await Volunteer.filter(phone=e164).using_db(conn).first()
             if found is not None:
                 return found
     except phonenumbers.NumberParseException:
         pass  # not a number: try it as a name
-    matches = await Volunteer.filter(name=name_or_phone.strip())
+    matches = await Volunteer.filter(name=name_or_phone.strip()).using_db(conn)
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -56,9 +57,11 @@ async def find(name_or_phone: str, region: str) -> Volunteer:
     )
 
 
-async def person(vol: Volunteer) -> Person:
-    pair = await Pair.filter(id=vol.pair_id).first() if vol.pair_id else None
-    zone = await Zone.filter(id=pair.zone_id).first() if pair and pair.zone_id else None
+async def person(vol: Volunteer, conn: BaseDBAsyncClient | None = None) -> Person:
+    pair = await Pair.filter(id=vol.pair_id).using_db(conn).first() if vol.pair_id else None
+    zone = (
+        await Zone.filter(id=pair.zone_id).using_db(conn).first() if pair and pair.zone_id else None
+    )
     return Person(
         report_store.contact(vol),
         str(vol.status),
@@ -84,24 +87,26 @@ async def flagged() -> list[Flagged]:
     return result
 
 
-async def leads_of(vol: Volunteer) -> tuple[Contact, ...]:
-    rows = await Volunteer.filter(role=Role.LEAD, community_id=vol.community_id).exclude(
-        status="removed"
-    )
-    return tuple(report_store.contact(v) for v in rows)
+async def leads_of(vol: Volunteer, conn: BaseDBAsyncClient | None = None) -> tuple[Contact, ...]:
+    return await report_store.people(Role.LEAD, conn, community_id=vol.community_id)
 
 
 async def apply(decision: Decision, now: datetime, units: UnitOfWork | None = None) -> int:
     """Store a decision and its messages in one transaction; return how many were queued."""
-    queued = 0
     async with (units or UnitOfWork()).transaction(Topic.OUTBOX) as conn:
-        vol = await Volunteer.filter(id=decision.volunteer_id).using_db(conn).get()
-        vol.status = VolunteerStatus(decision.new_status)
-        if decision.reset_ladder_on is not None:
-            vol.ladder_reset_on = decision.reset_ladder_on
-        if decision.leave_pair:
-            vol.pair_id = None  # the pair keeps its code and zone: a vacancy to fill (递补)
-        await vol.save(using_db=conn)
-        for notice in decision.notices:
-            queued += await enqueue(from_notice(notice), now, conn) is not None
+        return await store_decision(decision, now, conn)
+
+
+async def store_decision(decision: Decision, now: datetime, conn: BaseDBAsyncClient) -> int:
+    """Store a decision and its messages in the caller's transaction; return how many queued."""
+    vol = await Volunteer.filter(id=decision.volunteer_id).using_db(conn).get()
+    vol.status = VolunteerStatus(decision.new_status)
+    if decision.reset_ladder_on is not None:
+        vol.ladder_reset_on = decision.reset_ladder_on
+    if decision.leave_pair:
+        vol.pair_id = None  # the pair keeps its code and zone: a vacancy to fill (递补)
+    await vol.save(using_db=conn)
+    queued = 0
+    for notice in decision.notices:
+        queued += await enqueue(from_notice(notice), now, conn) is not None
     return queued

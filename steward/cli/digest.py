@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import click
 
-from steward.cli_support import run_with_db
+from steward.cli.support import run_with_db
 from steward.clock import local_date, utcnow
 from steward.settings import Settings
 from steward.shells import digest as digest_shell
@@ -53,7 +53,3 @@ def _parse_day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise click.BadParameter(f"{text!r} is not YYYY-MM-DD", param_hint="--date") from None
-
-
-if __name__ == "__main__":
-    digest()

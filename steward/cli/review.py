@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
-from steward.cli_support import run_with_db
-from steward.clock import local_date, utcnow
+from steward.cli.support import run_with_db
+from steward.clock import utcnow
 from steward.flows import office
 from steward.settings import Settings
+from steward.shells import review as review_shell
 from steward.storage import review_store
+from steward.storage.unit import UnitOfWork
 
 
 @click.group()
@@ -37,19 +39,14 @@ def list_flagged() -> None:
 def _decide(name_or_phone: str, remove: bool) -> None:
     async def work(settings: Settings) -> None:
         try:
-            vol = await review_store.find(name_or_phone, settings.DEFAULT_REGION)
-        except review_store.NotFound as exc:
+            done = await review_shell.decide(
+                name_or_phone, remove=remove, rules=settings, now=utcnow(), units=UnitOfWork()
+            )
+        except review_shell.NotFound as exc:
             raise click.ClickException(str(exc)) from None
-        now = utcnow()
-        today = local_date(now, settings.tz)
-        who = await review_store.person(vol)
-        if remove:
-            decision = office.remove(who, await review_store.leads_of(vol), today)
-        else:
-            decision = office.keep(who, today)
-        queued = await review_store.apply(decision, now)
-        verb = "removed" if remove else f"kept ({decision.new_status}; absence count starts over)"
-        click.echo(f"{vol.name} {vol.phone}: {verb}; {queued} message(s) queued")
+        status = done.decision.new_status
+        verb = "removed" if remove else f"kept ({status}; absence count starts over)"
+        click.echo(f"{done.name} {done.phone}: {verb}; {done.queued} message(s) queued")
 
     run_with_db(work)
 

@@ -7,7 +7,7 @@ from typing import NoReturn
 
 import click
 
-from steward.cli_support import cli_settings, run_with_db
+from steward.cli.support import cli_settings, run_with_db
 from steward.clock import local_date, utcnow
 from steward.flows.roster import RosterDecodeError, RosterPlan, decode_roster, parse_roster
 from steward.settings import Settings

@@ -1,0 +1,61 @@
+"""`steward serve` and `steward db upgrade`: running the service and its database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+
+from steward.cli.support import cli_settings
+from steward.storage import db
+
+
+def configure_logging(level: str) -> None:
+    """Log at LOG_LEVEL, but APScheduler's own lines only from WARNING unless LOG_LEVEL=DEBUG.
+
+    APScheduler logs two INFO lines for every run of every job ("Running job ...", "... executed
+    successfully"); the scheduler logs one line of its own instead, for runs that queued
+    something.
+    """
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # also when something set up the root logger before us
+    numeric = logging.getLevelNamesMapping()[level]
+    aps_level = numeric if numeric == logging.DEBUG else max(numeric, logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(aps_level)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the web service (webhooks, health, metrics), processor, dispatcher and scheduler."""
+    import uvicorn
+
+    from steward.app import create_app
+
+    settings = cli_settings()
+    configure_logging(settings.LOG_LEVEL)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.LOG_LEVEL.lower())
+
+
+@click.group(name="db")
+def db_group() -> None:
+    """Database maintenance."""
+
+
+@db_group.command()
+def upgrade() -> None:
+    """Apply pending database migrations."""
+    settings = cli_settings()
+    asyncio.run(db.upgrade(settings.DATABASE_URL))
+    click.echo(f"database is up to date ({safe_url(settings.DATABASE_URL)})")
+
+
+def safe_url(url: str) -> str:
+    """Hide a password in a database URL before printing it."""
+    if "@" in url and ":" in url.split("@", 1)[0].split("//", 1)[-1]:
+        scheme, rest = url.split("//", 1)
+        user = rest.split(":", 1)[0]
+        return f"{scheme}//{user}:***@{rest.split('@', 1)[1]}"
+    return url
