@@ -23,6 +23,7 @@ from steward.gateway import twilio_sms
 from steward.gateway.messages import Sender
 from steward.gateway.outbox import Dispatcher, recover_claims
 from steward.gateway.scheduler import Scheduler
+from steward.gateway.telegram import TelegramChannel
 from steward.metrics import Metrics
 from steward.settings import Settings
 from steward.shells.inbound import Processor
@@ -33,7 +34,9 @@ from steward.storage.unit import Topic, UnitOfWork
 log = logging.getLogger(__name__)
 
 
-def build_senders(settings: Settings) -> dict[str, Sender]:
+def build_senders(
+    settings: Settings, telegram_channel: TelegramChannel | None = None
+) -> dict[str, Sender]:
     """One sender per channel that has credentials; say which are off."""
     senders: dict[str, Sender] = {}
     if settings.twilio_enabled:
@@ -43,7 +46,9 @@ def build_senders(settings: Settings) -> dict[str, Sender]:
         log.warning(
             "SMS channel off: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM to send SMS"
         )
-    if not settings.telegram_enabled:
+    if telegram_channel is not None:
+        senders["telegram"] = telegram_channel.sender
+    else:
         log.warning("Telegram channel off: set TELEGRAM_BOT_TOKEN to use Telegram")
     return senders
 
@@ -57,6 +62,7 @@ def create_app(
     metrics = Metrics()
     units = UnitOfWork()
     writer = InboundWriter(units)
+    telegram_channel = TelegramChannel(settings, metrics) if settings.telegram_enabled else None
 
     async def on_status(update: twilio_sms.StatusUpdate) -> None:
         await outbox_store.apply_status(
@@ -80,8 +86,10 @@ def create_app(
             await db.upgrade(settings.DATABASE_URL)
             await db.connect(settings.DATABASE_URL, synchronous=settings.SQLITE_SYNCHRONOUS)
         lease = timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+        if telegram_channel is not None:
+            await telegram_channel.start()
         dispatcher = Dispatcher(
-            build_senders(settings),
+            build_senders(settings, telegram_channel),
             rates={"sms": settings.TWILIO_MPS, "telegram": 30.0},
             max_attempts=settings.OUTBOX_MAX_ATTEMPTS,
             poll_seconds=settings.OUTBOX_POLL_SECONDS,
@@ -92,6 +100,7 @@ def create_app(
             settings, units, poll_seconds=settings.OUTBOX_POLL_SECONDS, metrics=metrics
         )
         app.state.dispatcher, app.state.processor, app.state.units = dispatcher, processor, units
+        app.state.telegram = telegram_channel
         stop_listening = [
             units.on_commit(Topic.OUTBOX, dispatcher.wake),
             units.on_commit(Topic.INBOUND, processor.wake),
@@ -118,11 +127,14 @@ def create_app(
             for stop in stop_listening:
                 stop()
             await dispatcher.stop()
+            if telegram_channel is not None:
+                await telegram_channel.stop()
             if own_database:
                 await db.disconnect()
 
     routes = [
         *twilio_sms.routes(settings, writer.store, on_status, metrics),
+        *(telegram_channel.routes(writer.store) if telegram_channel else []),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]

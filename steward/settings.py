@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     TELEGRAM_BOT_TOKEN: str = ""
     TELEGRAM_WEBHOOK_SECRET: str = ""
     TELEGRAM_API_BASE: str = "https://api.telegram.org"
+    # Where photos received by Telegram are kept (MMS photos stay at Twilio's URLs).
+    MEDIA_DIR: str = "data/media"
 
     # Rule numbers (SPEC §3-5).
     PATROL_START: str = "08:00"

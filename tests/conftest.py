@@ -18,6 +18,7 @@ from tortoise import Tortoise, connections
 from steward.storage import db as storage_db
 
 if TYPE_CHECKING:
+    from tests.fakes.telegram_api import FakeTelegram
     from tests.fakes.twilio_api import FakeTwilio
 
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
@@ -154,3 +155,19 @@ def twilio(fake_twilio: FakeTwilio) -> FakeTwilio:
     """The Twilio stand-in, emptied and with no failures armed."""
     fake_twilio.reset()
     return fake_twilio
+
+
+@pytest.fixture(scope="session")
+def fake_telegram_api() -> Iterator[FakeTelegram]:
+    from tests.fakes.telegram_api import FakeTelegram
+
+    with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+def telegram_api(fake_telegram_api: FakeTelegram) -> Iterator[FakeTelegram]:
+    """The Telegram stand-in, emptied; the test fails if the bot broke the Bot API description."""
+    fake_telegram_api.reset()
+    yield fake_telegram_api
+    fake_telegram_api.assert_no_violations()

@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
-from steward.flows import grammar, leads, leave, patrol, reports, texts
+from steward.flows import grammar, leads, leave, linking, patrol, reports, texts
 from steward.flows.state import (
     ClearConversation,
     Effect,
@@ -47,8 +47,13 @@ _NUMBER_EXAMPLE = {
 }
 
 
-def guess_language(text: str, default: str) -> str:
-    """Answer strangers in the script they wrote in."""
+def guess_language(text: str, default: str, hint: str | None = None) -> str:
+    """Answer strangers in the language their app says (Telegram), else the script they wrote
+    in; a bare command such as /start says nothing about it."""
+    if hint:
+        return "en" if hint.lower().startswith("en") else "zh"
+    if text.startswith("/"):
+        return default
     if _CJK.search(text):
         return "zh"
     return "en" if re.search(r"[A-Za-z]", text) else default
@@ -68,7 +73,9 @@ class Needs:
     today: bool = False
 
 
-def needs(parsed: grammar.Parsed, step: str | None, has_media: bool) -> Needs:
+def needs(
+    parsed: grammar.Parsed, step: str | None, has_media: bool, has_location: bool = False
+) -> Needs:
     """Decide what to load for a text (parsed as if no step waited) and the live step, if any."""
     if step == CONFIRM_STEP:
         # "1" confirms the intent we asked about, which may be any of them: load for all.
@@ -79,7 +86,7 @@ def needs(parsed: grammar.Parsed, step: str | None, has_media: bool) -> Needs:
     return Needs(
         patrol=intent in ("check_in", "check_out", "undo"),
         points=intent == "points",
-        reports=files or intent in _REPORT_INTENTS or intent in ("undo", "leave"),
+        reports=files or has_location or intent in _REPORT_INTENTS or intent in ("undo", "leave"),
         report_number=files,
         partner=intent in ("leave", "back"),
         confirm_target=intent == "confirm_session" and bool(parsed.name),
@@ -98,11 +105,13 @@ def decide(ctx: InboxContext, fresh: grammar.Parsed, rules: Settings) -> Outcome
     language = (
         ctx.volunteer.language
         if ctx.volunteer
-        else guess_language(ctx.text, rules.DEFAULT_LANGUAGE)
+        else guess_language(ctx.text, rules.DEFAULT_LANGUAGE, ctx.sender_language)
     )
     if parsed.intent in ("stop", "start"):
         return _subscription(ctx, parsed.intent == "stop", language)
     if ctx.volunteer is None:
+        if ctx.channel == "telegram":  # a private chat not linked yet: link it
+            return linking.unlinked_chat(ctx, language)
         return _courtesy(ctx, "not_registered", language)
     if ctx.volunteer.status == "removed":
         return _courtesy(ctx, "removed", language)
@@ -194,6 +203,8 @@ def _act(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
         return action[parsed.intent](vol, ctx.patrol, now, rules)
     if ctx.media and not ctx.text.strip():
         return _photo_only(ctx, rules)
+    if ctx.location is not None and not ctx.text.strip():
+        return _location_only(ctx)
     if parsed.intent in _REPORT_INTENTS:
         return _report_intent(ctx, parsed, rules)
     if parsed.intent == "confirm_session":
@@ -228,6 +239,16 @@ def _undo(ctx: InboxContext, rules: Settings) -> Outcome:
         if patrolled_at is None or report.created_at >= patrolled_at:
             return reports.withdraw(vol, report, rc, now, rules)
     return patrol.undo(vol, day, now, rules)
+
+
+def _location_only(ctx: InboxContext) -> Outcome:
+    vol, rc, location = ctx.volunteer, ctx.reports, ctx.location
+    assert vol is not None and rc is not None and location is not None
+    recent = reports.recent_own_report(rc, ctx.received_at)
+    if recent is None:
+        body = texts.render("location_needs_report", vol.language)
+        return Outcome("location", Reply(body, "reply"))
+    return reports.attach_location(vol, recent, location)
 
 
 def _photo_only(ctx: InboxContext, rules: Settings) -> Outcome:

@@ -18,6 +18,7 @@ from steward.flows.state import (
     Reply,
     SetLeave,
     VolunteerState,
+    contact_of,
 )
 from steward.settings import Settings
 
@@ -50,7 +51,7 @@ def take_leave(
     assert days is not None
     today = local_date(now, rules.tz)
     until = today + timedelta(days=days - 1)
-    me = Contact(vol.id, vol.name, vol.phone, vol.language)
+    me = contact_of(vol)
     notices = _tell_others(me, days, until, partner, leads)
     reply = _reply("leave_taken", vol.language, days=days, until=_day(until, vol.language))
     return Outcome("leave", reply, (SetLeave(vol.id, until, today),), notices)

@@ -206,6 +206,17 @@ def attach_photos(vol: VolunteerState, report: ReportView, media: Media) -> Outc
     )
 
 
+def attach_location(
+    vol: VolunteerState, report: ReportView, location: tuple[float, float]
+) -> Outcome:
+    """Pin a Telegram location to the sender's report of the last half hour."""
+    return Outcome(
+        "location",
+        _reply("location_attached", vol.language, number=report.number),
+        (AttachMedia(report.number, (), location),),
+    )
+
+
 def recent_own_report(rc: ReportsContext, now: datetime) -> ReportView | None:
     """The sender's report a photo should join, if made within the last 30 minutes."""
     report = rc.own_recent
@@ -564,7 +575,3 @@ def _when(moment: datetime, language: str, tz: ZoneInfo) -> str:
     if language == "en":
         return f"{local.day} {local:%b} {clock}"
     return f"{local.month}月{local.day}日{clock}"
-
-
-def contact_of(vol: VolunteerState) -> Contact:
-    return Contact(vol.id, vol.name, vol.phone, vol.language)

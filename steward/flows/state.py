@@ -28,6 +28,7 @@ class VolunteerState:
     zone_name: str
     on_leave_until: date | None = None
     on_leave_from: date | None = None
+    telegram_chat_id: int | None = None  # linked private chat: messages go there, SMS is fallback
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,12 @@ class Contact:
     name: str
     phone: str
     language: str
+    telegram_chat_id: int | None = None  # set once they linked Telegram: reach them there
+
+
+def contact_of(vol: VolunteerState) -> Contact:
+    """How to reach the sender of a message."""
+    return Contact(vol.id, vol.name, vol.phone, vol.language, vol.telegram_chat_id)
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,22 @@ class LeaveTarget:
 
 
 @dataclass(frozen=True)
+class SharedContact:
+    """A contact card sent in a Telegram private chat (the request_contact button sends one)."""
+
+    phone: str  # E.164 when it could be read, else as sent
+    user_id: int | None  # the Telegram user the card belongs to, if Telegram knows it
+
+
+@dataclass(frozen=True)
+class LinkTelegram:
+    """Link a volunteer to the Telegram private chat that proved to be theirs."""
+
+    volunteer_id: int
+    chat_id: int
+
+
+@dataclass(frozen=True)
 class InboxContext:
     channel: str
     address: str
@@ -156,6 +179,10 @@ class InboxContext:
     partner: Contact | None = None
     leave_target: LeaveTarget | None = None
     today: TodayScope | None = None  # a lead's TODAY: their community's pairs
+    shared_contact: SharedContact | None = None  # Telegram: a contact the sender shared
+    contact_match: Contact | None = None  # the roster volunteer with that contact's phone
+    location: tuple[float, float] | None = None  # Telegram: a location pin (latitude, longitude)
+    sender_language: str | None = None  # Telegram: the language the sender's app is set to
 
 
 # ---- effects: what storage must apply, in the same transaction as the reply ----
@@ -235,6 +262,7 @@ class CreateReport:
 class AttachMedia:
     report_number: int
     media: tuple[tuple[str, str], ...]
+    location: tuple[float, float] | None = None  # a Telegram location pin
 
 
 @dataclass(frozen=True)
@@ -265,7 +293,8 @@ class ClearConversation:
 
 
 Effect = (
-    SetLeave
+    LinkTelegram
+    | SetLeave
     | ConfirmSession
     | CreateReport
     | AttachMedia
@@ -287,6 +316,8 @@ class Reply:
     kind: str
     # Sent even to an opted-out address (only the STOP confirmation needs this).
     despite_opt_out: bool = False
+    # A Telegram reply keyboard to show with it: "contact" (share your number) or "main".
+    keyboard: str | None = None
 
 
 @dataclass(frozen=True)

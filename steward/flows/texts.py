@@ -348,6 +348,32 @@ TEXTS: Catalogue = {
         "en": "{name} is no longer a steward. Pair {pair} ({zone}) needs a new member; "
         "please find one.",
     },
+    # ---- Telegram: linking a private chat, locations ----
+    "telegram_share_contact": {
+        "zh": "您好！请点下方“分享手机号”按钮，绑定小巷管家账号。",
+        "en": "Hello! Please tap 'Share my number' below to link your steward account.",
+    },
+    "telegram_linked": {
+        "zh": "绑定成功，{name}！以后可用下方按钮签到、签退、上报。",
+        "en": "Linked, {name}! Use the buttons below to check in, check out and report.",
+    },
+    "telegram_not_own_contact": {
+        "zh": "请用下方按钮分享您自己的手机号，不能用别人的名片绑定。",
+        "en": "Please share your own number with the button below; "
+        "another person's contact cannot be used.",
+    },
+    "telegram_not_on_roster": {
+        "zh": "这个手机号不在管家名册上。如需加入，请联系社区。",
+        "en": "This number is not on the steward roster. Please contact your community to join.",
+    },
+    "location_attached": {
+        "zh": "位置已附到上报#{number}，谢谢！",
+        "en": "Location added to report #{number}. Thank you!",
+    },
+    "location_needs_report": {
+        "zh": "收到位置。请先上报问题（回复3），再发送位置。",
+        "en": "Got your location. Please file a report first (reply 3), then send the location.",
+    },
     # ---- a lead's TODAY (the parts are joined, then fitted to two segments) ----
     "today_head": {
         "zh": "{scope}{date}{time}：",

@@ -28,6 +28,12 @@ class InboundMessage:
     external_id: str
     received_at: datetime
     media: tuple[Media, ...] = field(default_factory=tuple)
+    # Telegram only: a contact card the sender shared (phone as sent, and whose card it is),
+    # and a location pin.
+    contact_phone: str | None = None
+    contact_user_id: int | None = None
+    location: tuple[float, float] | None = None
+    language_code: str | None = None  # the sender's app language, as Telegram reports it
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class OutboundMessage:
     address: str
     body: str
     outbox_id: int
+    keyboard: str | None = None  # Telegram: a named reply keyboard to show with it
 
 
 @dataclass(frozen=True)
@@ -70,13 +77,21 @@ class PermanentSendError(SendError):
     """Trying again will not help (invalid number, unsubscribed, bad credentials).
 
     `unsubscribed`: the provider says this person opted out (Twilio 21610); we record it.
+    `unreachable`: this address cannot be reached at all any more (Telegram: the bot was blocked
+    or the chat is gone); the message goes by the person's other channel instead.
     """
 
     def __init__(
-        self, message: str, *, code: str | None = None, unsubscribed: bool = False
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        unsubscribed: bool = False,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(message, code=code)
         self.unsubscribed = unsubscribed
+        self.unreachable = unreachable
 
 
 class Sender(Protocol):

@@ -32,25 +32,54 @@ MAX_CLAIM = 100
 STOP_GRACE_SECONDS = 20.0
 
 
-class Pacer:
-    """Spaces sends on one channel to at most `per_second` (Twilio's MPS per sending number)."""
+Spacing = Callable[[str], float]
 
-    def __init__(self, per_second: float, clock: Callable[[], float] | None = None) -> None:
+
+def no_spacing(address: str) -> float:
+    return 0.0
+
+
+def telegram_spacing(address: str) -> float:
+    """Telegram's limits per chat: 1 message a second to a person, 20 a minute to a group."""
+    return 3.0 if address.startswith("telegram:-") else 1.0
+
+
+class Pacer:
+    """Spaces sends on one channel to at most `per_second` overall (Twilio's MPS per sending
+    number, Telegram's 30/s) and, per address, to the channel's own spacing."""
+
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] | None = None,
+        spacing: Spacing = no_spacing,
+    ) -> None:
         self.per_second = per_second
         self._interval = 1.0 / per_second
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
+        self._spacing = spacing
         self._next = 0.0
+        self._next_to: dict[str, float] = {}
 
-    def delay(self) -> float:
-        """Reserve the next slot; return how long to wait for it."""
+    def delay(self, address: str = "") -> float:
+        """Reserve the next slot (for `address`); return how long to wait for it."""
         now = self._clock()
-        slot = max(now, self._next)
-        self._next = slot + self._interval
+        overall = max(now, self._next)
+        self._next = overall + self._interval
+        # A chat waiting for its own turn does not hold up the others' slots.
+        slot = max(overall, self._next_to.get(address, 0.0))
+        gap = self._spacing(address)
+        if gap:
+            self._next_to = {a: t for a, t in self._next_to.items() if t > now}
+            self._next_to[address] = slot + gap
         return slot - now
 
     @property
     def claim_size(self) -> int:
         return max(1, min(MAX_CLAIM, math.floor(self.per_second * CLAIM_WINDOW_SECONDS)))
+
+
+SPACINGS: dict[str, Spacing] = {"telegram": telegram_spacing}
 
 
 class Dispatcher:
@@ -66,7 +95,10 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._senders = dict(senders)
-        self._pacers = {name: Pacer(rates.get(name, 30.0)) for name in self._senders}
+        self._pacers = {
+            name: Pacer(rates.get(name, 30.0), spacing=SPACINGS.get(name, no_spacing))
+            for name in self._senders
+        }
         self._max_attempts = max_attempts
         self._poll = poll_seconds
         self._lease = lease
@@ -153,7 +185,7 @@ class Dispatcher:
 
     async def _send(self, claimed: Claimed) -> SendOutcome:
         message, attempts = claimed.message, claimed.attempts + 1
-        wait = self._pacers[message.channel].delay()
+        wait = self._pacers[message.channel].delay(message.address)
         if wait > 0:
             await asyncio.sleep(wait)
         started = time.perf_counter()
@@ -171,6 +203,7 @@ class Dispatcher:
                 error=str(exc),
                 code=exc.code,
                 unsubscribed=exc.unsubscribed,
+                unreachable=exc.unreachable,
             )
         self._observe(message.channel, "sent", started)
         return SendOutcome(message.outbox_id, attempts, provider_id=result.provider_id)

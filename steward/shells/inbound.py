@@ -36,8 +36,9 @@ async def process_row(row: InboundMessage, rules: Settings, conn: Connection) ->
     vol = await context.find_volunteer(row.address, conn)
     step = context.conversation(vol) if vol is not None else None
     parsed = grammar.parse(row.text)
-    needs = inbox.needs(parsed, step.step if step else None, bool(row.media))
-    ctx = await context.load(row, vol, step, parsed, needs, rules.tz, conn)
+    has_location = bool(row.details and "location" in row.details)
+    needs = inbox.needs(parsed, step.step if step else None, bool(row.media), has_location)
+    ctx = await context.load(row, vol, step, parsed, needs, rules, conn)
     outcome = inbox.decide(ctx, parsed, rules)
     # The message's own arrival time is "now": a late or replayed run decides the same way.
     await effects.apply_outcome(row, vol, outcome, row.received_at, conn)

@@ -8,9 +8,9 @@ report context, and so on.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import cast
-from zoneinfo import ZoneInfo
+from typing import Any, cast
 
+import phonenumbers
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 
@@ -26,8 +26,10 @@ from steward.flows.state import (
     PatrolDay,
     SenderHistory,
     SessionState,
+    SharedContact,
     VolunteerState,
 )
+from steward.settings import Settings
 from steward.storage import leads_store, ledgers, report_store, sql
 from steward.storage.models import (
     ConversationState,
@@ -36,6 +38,7 @@ from steward.storage.models import (
     PatrolSession,
     PointsEntry,
     Volunteer,
+    VolunteerStatus,
 )
 
 LOOP_WINDOW = timedelta(minutes=2)
@@ -80,6 +83,7 @@ def volunteer_state(vol: Volunteer) -> VolunteerState:
         zone_name=zone_name(vol),
         on_leave_until=vol.on_leave_until,
         on_leave_from=vol.on_leave_from,
+        telegram_chat_id=vol.telegram_chat_id,
     )
 
 
@@ -95,17 +99,31 @@ async def load(
     step: ConversationStep | None,
     parsed: grammar.Parsed,
     needs: Needs,
-    tz: ZoneInfo,
+    rules: Settings,
     conn: BaseDBAsyncClient,
 ) -> InboxContext:
     """Gather what deciding this message needs."""
     now = row.received_at
     history = await _history(row, conn, stranger=vol is None or vol.status == "removed")
     media = tuple((str(m.get("url", "")), str(m.get("content_type", ""))) for m in row.media)
+    details = row.details or {}
+    location = tuple(details["location"]) if "location" in details else None
     if vol is None:
-        return InboxContext(row.channel, row.address, row.text, now, None, history, media=media)
+        shared = _shared_contact(details, rules.DEFAULT_REGION)
+        return InboxContext(
+            row.channel,
+            row.address,
+            row.text,
+            now,
+            None,
+            history,
+            media=media,
+            shared_contact=shared,
+            contact_match=await _on_roster(shared.phone, conn) if shared else None,
+            sender_language=details.get("language_code"),
+        )
     state = volunteer_state(vol)
-    today = local_date(now, tz)
+    today = local_date(now, rules.tz)
     return InboxContext(
         row.channel,
         row.address,
@@ -140,7 +158,42 @@ async def load(
             else None
         ),
         today=await leads_store.today_scope(state, today, conn) if needs.today else None,
+        location=(float(location[0]), float(location[1])) if location else None,
     )
+
+
+def _shared_contact(details: dict[str, Any], region: str) -> SharedContact | None:
+    card = details.get("contact")
+    if not isinstance(card, dict):
+        return None
+    raw = str(card.get("phone") or "")
+    user_id = card.get("user_id")
+    return SharedContact(e164(raw, region) or raw, int(user_id) if user_id is not None else None)
+
+
+def e164(raw: str, region: str) -> str | None:
+    """A phone number as stored on the roster; Telegram sends it without the leading '+'."""
+    text = raw.strip()
+    candidates = [text] + ([f"+{text}"] if text.isdigit() else [])
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
+async def _on_roster(phone: str, conn: BaseDBAsyncClient) -> Contact | None:
+    """The volunteer serving under this phone number, if any (removed ones are not)."""
+    vol = (
+        await Volunteer.filter(phone=phone)
+        .exclude(status=VolunteerStatus.REMOVED)
+        .using_db(conn)
+        .first()
+    )
+    return report_store.contact(vol) if vol else None
 
 
 # The sender's texts and our messages to them over the loop window, in one statement.
@@ -165,9 +218,12 @@ async def _history(
     normalised = grammar.normalise(row.text)
     texts = [text.strip() for text, _ in recent]
     return SenderHistory(
+        # A photo, a location or a contact card has no text: none of them is "the same text".
         same_text_answers=sum(
             bool(replied) and grammar.normalise(str(text)) == normalised for text, replied in recent
-        ),
+        )
+        if normalised
+        else 0,
         messages_last_two_minutes=len(recent),
         echoes_our_reply=bool(row.text.strip()) and row.text.strip() in ours,
         echoed_recently=any(text in ours for text in texts if text),

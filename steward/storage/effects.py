@@ -21,6 +21,7 @@ from steward.flows.state import (
     ConfirmSession,
     CreateReport,
     Effect,
+    LinkTelegram,
     MoveReport,
     OpenSession,
     Outcome,
@@ -83,9 +84,25 @@ async def apply_outcome(
             in_reply_to_id=int(row.id),
             despite_opt_out=outcome.reply.despite_opt_out,
             dedupe_key=f"reply:{row.id}",
+            keyboard=outcome.reply.keyboard,
         )
         replied = await enqueue(msg, now, conn) is not None
     await inbound.mark_processed(row, outcome.intent, replied, vol.id if vol else None, now, conn)
+
+
+async def _link_telegram(effect: LinkTelegram, a: Applying) -> None:
+    # One chat belongs to one volunteer: whoever had it before (a re-registered phone) lets go.
+    await (
+        Volunteer.filter(telegram_chat_id=effect.chat_id)
+        .exclude(id=effect.volunteer_id)
+        .using_db(a.conn)
+        .update(telegram_chat_id=None)
+    )
+    await (
+        Volunteer.filter(id=effect.volunteer_id)
+        .using_db(a.conn)
+        .update(telegram_chat_id=effect.chat_id)
+    )
 
 
 async def _set_opt_out(effect: SetOptOut, a: Applying) -> None:
@@ -230,6 +247,7 @@ async def _clear_conversation(effect: ClearConversation, a: Applying) -> None:
 
 Applier = Callable[[Any, Applying], Awaitable[None]]
 APPLIERS: dict[type[Effect], Applier] = {
+    LinkTelegram: _link_telegram,
     SetOptOut: _set_opt_out,
     SetLeave: _set_leave,
     ConfirmSession: _confirm_session,

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -33,7 +34,20 @@ def _row(msg: Inbound) -> InboundMessage:
         text=msg.text,
         media=[{"url": m.url, "content_type": m.content_type} for m in msg.media],
         received_at=msg.received_at,
+        details=_details(msg),
     )
+
+
+def _details(msg: Inbound) -> dict[str, Any] | None:
+    """What came with a Telegram update besides text and photos, as stored."""
+    details: dict[str, Any] = {}
+    if msg.contact_phone is not None:
+        details["contact"] = {"phone": msg.contact_phone, "user_id": msg.contact_user_id}
+    if msg.location is not None:
+        details["location"] = list(msg.location)
+    if msg.language_code:
+        details["language_code"] = msg.language_code
+    return details or None
 
 
 async def insert_group(messages: Sequence[Inbound], conn: BaseDBAsyncClient) -> list[bool]:

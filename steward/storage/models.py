@@ -208,6 +208,8 @@ class InboundMessage(Model):
     )
     intent = fields.CharField(max_length=32, null=True)
     replied = fields.BooleanField(default=False)
+    # What else came with it (Telegram: a shared contact, a location, the sender in a group).
+    details: fields.JSONField[dict[str, Any]] = fields.JSONField(null=True)
     # Processing that raised: how often, the last error, and when to try again.
     attempts = fields.SmallIntField(default=0, db_default=0)
     last_error = fields.TextField(null=True)
@@ -225,6 +227,7 @@ class OutboxMessage(Model):
     address = fields.CharField(max_length=64)
     body = fields.TextField()
     kind = fields.CharField(max_length=32)
+    keyboard = fields.CharField(max_length=20, null=True)  # a Telegram reply keyboard to show
     # Lower goes first: replies 0, lead alerts 1, nudges 2, digests 3.
     priority = fields.SmallIntField(default=0)
     dedupe_key = fields.CharField(max_length=200, null=True, unique=True)
@@ -244,6 +247,8 @@ class OutboxMessage(Model):
     created_at = fields.DatetimeField()
     sent_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField(null=True)
+
+    volunteer_id: int | None
 
     class Meta:
         table = "outbox"

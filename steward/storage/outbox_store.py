@@ -18,7 +18,7 @@ from tortoise.transactions import in_transaction
 from steward.flows.state import Notice
 from steward.gateway.messages import OutboundMessage
 from steward.storage import sql
-from steward.storage.models import OptOut, OutboxMessage, OutboxStatus, is_forward
+from steward.storage.models import OptOut, OutboxMessage, OutboxStatus, Volunteer, is_forward
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +37,20 @@ class NewMessage:
     in_reply_to_id: int | None = None
     despite_opt_out: bool = False
     not_before: datetime | None = None  # held until then (quiet hours)
+    keyboard: str | None = None
+
+
+def telegram_address(chat_id: int) -> str:
+    return f"telegram:{chat_id}"
 
 
 def from_notice(notice: Notice, *, not_before: datetime | None = None) -> NewMessage:
-    """An SMS to someone other than the sender; its place in the queue follows its kind."""
+    """A message to someone other than the sender, by Telegram once they linked it, else SMS;
+    its place in the queue follows its kind."""
+    chat = notice.to.telegram_chat_id
     return NewMessage(
-        channel="sms",  # the Telegram issue will route leads' and the office's messages to groups
-        address=notice.to.phone,
+        channel="telegram" if chat is not None else "sms",
+        address=telegram_address(chat) if chat is not None else notice.to.phone,
         body=notice.body,
         kind=notice.kind,
         priority=PRIORITY.get(notice.kind, PRIORITY["alert"]),
@@ -58,8 +65,8 @@ def from_notice(notice: Notice, *, not_before: datetime | None = None) -> NewMes
 # unique key decides, also against a concurrent writer, without aborting its transaction).
 _ENQUEUE = """
     INSERT INTO outbox (channel, address, body, kind, priority, dedupe_key, status, attempts,
-                        next_attempt_at, created_at, volunteer_id, in_reply_to_id)
-    SELECT ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?
+                        next_attempt_at, created_at, volunteer_id, in_reply_to_id, keyboard)
+    SELECT ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?
     WHERE ? OR NOT EXISTS (SELECT 1 FROM opt_outs WHERE address = ?)
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING id
@@ -82,6 +89,7 @@ async def enqueue(msg: NewMessage, now: datetime, conn: BaseDBAsyncClient) -> in
             now,
             msg.volunteer_id,
             msg.in_reply_to_id,
+            msg.keyboard,
             msg.despite_opt_out,
             msg.address,
         ],
@@ -108,6 +116,7 @@ class SendOutcome:
     error: str = ""
     code: str | None = None
     unsubscribed: bool = False  # the provider says the person opted out: record it
+    unreachable: bool = False  # the address is gone for good: use the person's other channel
 
     @property
     def sent(self) -> bool:
@@ -139,7 +148,9 @@ async def claim_due(now: datetime, channel: str, limit: int) -> list[Claimed]:
             .update(status=OutboxStatus.SENDING, claimed_at=now, updated_at=now)
         )
     return [
-        Claimed(OutboundMessage(r.channel, r.address, r.body, int(r.id)), int(r.attempts))
+        Claimed(
+            OutboundMessage(r.channel, r.address, r.body, int(r.id), r.keyboard), int(r.attempts)
+        )
         for r in rows
     ]
 
@@ -179,6 +190,37 @@ async def record(outcomes: Sequence[SendOutcome], addresses: Sequence[str], now:
                     updated_at=now,
                 )
             )
+            if o.unreachable:
+                await _fall_back(o.outbox_id, now, conn)
+
+
+async def _fall_back(outbox_id: int, now: datetime, conn: BaseDBAsyncClient) -> None:
+    """A Telegram chat that blocked us or is gone: unlink it, and send this message by SMS.
+
+    The failed Telegram row stays as the record of the first attempt; the SMS is a new row
+    naming it in its dedupe key, so a second failure report can never send it twice.
+    """
+    row = await OutboxMessage.filter(id=outbox_id).using_db(conn).get()
+    if row.channel != "telegram" or row.volunteer_id is None:
+        return
+    person = await Volunteer.filter(id=row.volunteer_id).using_db(conn).first()
+    if person is None:
+        return
+    await (
+        Volunteer.filter(id=person.id, telegram_chat_id=int(row.address.split(":", 1)[1]))
+        .using_db(conn)
+        .update(telegram_chat_id=None)
+    )
+    fallback = NewMessage(
+        channel="sms",
+        address=person.phone,
+        body=row.body,
+        kind=row.kind,
+        priority=row.priority,
+        dedupe_key=f"fallback:{row.id}",
+        volunteer_id=person.id,
+    )
+    await enqueue(fallback, now, conn)
 
 
 async def release_stale_claims(older_than: datetime) -> int:

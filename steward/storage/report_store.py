@@ -47,7 +47,7 @@ def report_view(row: Report, street_id: int, duplicate_number: int | None = None
 
 
 def contact(vol: Volunteer) -> Contact:
-    return Contact(int(vol.id), vol.name, vol.phone, vol.language)
+    return Contact(int(vol.id), vol.name, vol.phone, vol.language, vol.telegram_chat_id)
 
 
 async def _views(rows: list[Report], conn: BaseDBAsyncClient) -> tuple[ReportView, ...]:
@@ -173,6 +173,17 @@ async def attach_media(
 ) -> None:
     report = await Report.filter(number=effect.report_number).using_db(conn).get()
     await _attach(report.id, effect.media, inbound_id, now, conn)
+    if effect.location is not None:
+        latitude, longitude = effect.location
+        await Attachment.create(
+            report_id=report.id,
+            inbound_id=inbound_id,
+            kind="location",
+            latitude=latitude,
+            longitude=longitude,
+            created_at=now,
+            using_db=conn,
+        )
 
 
 async def _attach(
