@@ -26,6 +26,7 @@ from steward.gateway.scheduler import Scheduler
 from steward.gateway.telegram import TelegramChannel
 from steward.metrics import Metrics
 from steward.settings import Settings
+from steward.shells import delivery
 from steward.shells.inbound import Processor
 from steward.storage import db, outbox_store
 from steward.storage.inbound import InboundWriter
@@ -65,8 +66,8 @@ def create_app(
     telegram_channel = TelegramChannel(settings, metrics) if settings.telegram_enabled else None
 
     async def on_status(update: twilio_sms.StatusUpdate) -> None:
-        await outbox_store.apply_status(
-            update.provider_id, update.status, update.error_code, utcnow()
+        await delivery.on_status(
+            update.provider_id, update.status, update.error_code, utcnow(), units
         )
 
     async def healthz(request: Request) -> Response:

@@ -99,6 +99,25 @@ class ManualClock:
         self.now = moment
 
 
+def status_form(
+    sid: str, status: str, error_code: str | None = None, to: str = "+8613800138001"
+) -> dict[str, str]:
+    """The fields Twilio posts to a message's StatusCallback."""
+    form = {
+        "SmsSid": sid,
+        "SmsStatus": status,
+        "MessageStatus": status,
+        "To": to,
+        "MessageSid": sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": SERVICE_NUMBER,
+        "ApiVersion": "2010-04-01",
+    }
+    if error_code is not None:
+        form["ErrorCode"] = error_code
+    return form
+
+
 @dataclass
 class Service:
     """The running app, an HTTP client for it, and the Twilio stand-in it sends through."""

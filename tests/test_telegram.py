@@ -28,7 +28,7 @@ from steward.storage.models import (
 )
 from tests.fakes.telegram_api import FakeTelegram, FakeUser
 from tests.fakes.twilio_api import FakeTwilio
-from tests.harness import Service, running_service, seed_street, service_settings
+from tests.harness import Service, running_service, seed_street, service_settings, status_form
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SECRET = "telegram-webhook-secret"
@@ -256,3 +256,27 @@ async def test_a_volunteer_who_blocked_the_bot_is_reached_by_sms(
     to_wang = [m.body for m in twilio.messages if m.to == street.wang.phone]
     assert to_wang[0].startswith("王秀英，9:00签到成功")  # the reply to her SMS, by SMS
     assert any("巡查" in body for body in to_wang[1:])  # the next day's nudge, by SMS too
+
+
+async def test_an_undelivered_sms_goes_by_telegram_or_the_leads_are_told(
+    db: str, twilio: FakeTwilio, telegram_api: FakeTelegram
+) -> None:
+    street = await seed_street()
+    wang = telegram_api.user(5001, "秀英")
+    async with telegram_service(db, twilio, telegram_api) as svc:
+        with time_machine.travel(at(8, 0), tick=False):
+            await linked(svc, telegram_api, wang, "+8613800138001")
+            await svc.text(street.wang.phone, "签到")  # she texts; the reply goes by SMS
+            await svc.text(street.li.phone, "IN")  # Li has no Telegram
+            [to_wang, to_li] = await svc.settle()
+            for sent in (to_wang, to_li):
+                form = status_form(sent.sid, "undelivered", "30003")
+                response = await svc.post_signed("/twilio/status", form)
+                assert response.status_code == 200
+            await svc.drain()
+    assert texts_to(telegram_api, wang)[1:] == [CHECKED_IN_8]  # the same words, by Telegram
+    to_lead = [m.body for m in twilio.messages if m.to == street.lead.phone]
+    assert to_lead == [
+        "短信未能送达Li Wei（138****8002），请电话联系："
+        "Li, checked in at 8:00. Have a good patrol! Text OUT (or 2) when you finish."
+    ]

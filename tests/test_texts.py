@@ -51,6 +51,7 @@ LONGEST = {
         "count": 6,
         "reason": "已连续6次排班没有巡查",
         "scope": "新开河社区",
+        "body": "欧阳秀英，您已连续2次排班没有巡查。一切还好吗？",
         "codes": "（A1 A3 A12 B7 B10...）",
     },
     "en": {
@@ -92,6 +93,7 @@ LONGEST = {
         "count": 6,
         "reason": "fewer than half the patrols done in 30 days",
         "scope": "Xinkaihe",
+        "body": "Christopher, you have missed 2 patrols in a row. Is everything all right?",
         "codes": " (A1 A3 A12 B7 B10...)",
     },
 }

@@ -28,6 +28,7 @@ from tests.harness import (
     service_settings,
     sign,
     sms_form,
+    status_form,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -305,23 +306,6 @@ async def test_health_and_metrics(db: str, twilio: FakeTwilio) -> None:
 
 
 # --- status callbacks -------------------------------------------------------------------------
-
-
-def status_form(sid: str, status: str, error_code: str | None = None) -> dict[str, str]:
-    """The fields Twilio posts to a message's StatusCallback."""
-    form = {
-        "SmsSid": sid,
-        "SmsStatus": status,
-        "MessageStatus": status,
-        "To": SENDER,
-        "MessageSid": sid,
-        "AccountSid": "AC" + "0" * 32,
-        "From": "+8610000000000",
-        "ApiVersion": "2010-04-01",
-    }
-    if error_code is not None:
-        form["ErrorCode"] = error_code
-    return form
 
 
 @pytest.fixture

@@ -366,6 +366,10 @@ TEXTS: Catalogue = {
         "zh": "这个手机号不在管家名册上。如需加入，请联系社区。",
         "en": "This number is not on the steward roster. Please contact your community to join.",
     },
+    "sms_undelivered": {
+        "zh": "短信未能送达{name}（{phone}），请电话联系：{body}",
+        "en": "An SMS could not reach {name} ({phone}); please call: {body}",
+    },
     "location_attached": {
         "zh": "位置已附到上报#{number}，谢谢！",
         "en": "Location added to report #{number}. Thank you!",

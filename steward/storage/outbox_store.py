@@ -15,10 +15,18 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from steward.flows.state import Notice
+from steward.flows.state import Contact, Notice
 from steward.gateway.messages import OutboundMessage
 from steward.storage import sql
-from steward.storage.models import OptOut, OutboxMessage, OutboxStatus, Volunteer, is_forward
+from steward.storage.models import (
+    OptOut,
+    OutboxMessage,
+    OutboxStatus,
+    Role,
+    Volunteer,
+    is_forward,
+)
+from steward.storage.report_store import contact, people
 
 log = logging.getLogger(__name__)
 
@@ -242,28 +250,48 @@ async def next_due_at(channels: Iterable[str]) -> datetime | None:
     return row.next_attempt_at if row else None
 
 
+@dataclass(frozen=True)
+class Moved:
+    """A message a status callback moved on, with whom it was for (a volunteer, if any)."""
+
+    outbox_id: int
+    channel: str
+    status: str
+    body: str
+    kind: str
+    person: Contact | None
+    leads: tuple[Contact, ...]
+
+
 async def apply_status(
     provider_id: str,
     new_status: str,
     error_code: str | None,
     now: datetime,
-) -> bool:
-    """Move a message forward on a provider status callback; never backwards."""
-    async with in_transaction() as conn:
-        row = (
-            await OutboxMessage.filter(provider_id=provider_id)
-            .select_for_update()
-            .using_db(conn)
-            .first()
-        )
-        if row is None or not is_forward(str(row.status), new_status):
-            return False
-        row.status = OutboxStatus(new_status)
-        if error_code:
-            row.error_code = error_code
-        row.updated_at = now
-        await row.save(using_db=conn, update_fields=["status", "error_code", "updated_at"])
-    return True
+    conn: BaseDBAsyncClient,
+) -> Moved | None:
+    """Move a message forward on a provider status callback (never backwards); None if not."""
+    row = (
+        await OutboxMessage.filter(provider_id=provider_id)
+        .select_for_update()
+        .using_db(conn)
+        .first()
+    )
+    if row is None or not is_forward(str(row.status), new_status):
+        return None
+    row.status = OutboxStatus(new_status)
+    if error_code:
+        row.error_code = error_code
+    row.updated_at = now
+    await row.save(using_db=conn, update_fields=["status", "error_code", "updated_at"])
+    person = None
+    leads: tuple[Contact, ...] = ()
+    if row.volunteer_id is not None:
+        vol = await Volunteer.filter(id=row.volunteer_id).using_db(conn).first()
+        if vol is not None:
+            person = contact(vol)
+            leads = await people(Role.LEAD, conn, community_id=vol.community_id)
+    return Moved(int(row.id), row.channel, new_status, row.body, row.kind, person, leads)
 
 
 async def recent(status: str | None, limit: int) -> list[OutboxMessage]:
