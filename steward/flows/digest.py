@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
+from steward.clock import utc
 from steward.flows import grammar, texts
 from steward.flows.attendance import on_leave, scheduled_on
+from steward.flows.jobs import URGENT_ACK_HOURS
 from steward.flows.segments import segment_count
+from steward.settings import Settings
 
 SMS_SEGMENTS = 2
 OPEN_STATUSES = frozenset({"new", "acknowledged"})
@@ -57,6 +60,62 @@ class DigestData:
 
 
 # ---- computing the day from loaded state ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairFacts:
+    patrol_days: str
+    members: tuple[MemberDay, ...]
+
+
+@dataclass(frozen=True)
+class DayFacts:
+    """What storage read for one street's day; `summarise` turns it into the digest's figures."""
+
+    street: str
+    day: date
+    pairs: tuple[PairFacts, ...]
+    patrol_minutes: int
+    reports: tuple[ReportFacts, ...]
+    flagged: tuple[str, ...]
+    month_points: tuple[tuple[str, int], ...]
+
+
+def summarise(facts: DayFacts, as_of: datetime, rules: Settings) -> DigestData:
+    """The digest's figures for the day as it stood at `as_of` (at most the day's end)."""
+    as_of = _capped(as_of, facts.day, rules)
+    statuses = [
+        status
+        for pair in facts.pairs
+        if (status := pair_day(pair.patrol_days, pair.members, facts.day, rules.PATROL_MINUTES))
+    ]
+    reports = facts.reports
+    return DigestData(
+        street=facts.street,
+        day=facts.day,
+        pairs_scheduled=len(statuses),
+        pairs_done=statuses.count("done"),
+        pairs_partial=statuses.count("partial"),
+        pairs_absent=statuses.count("absent"),
+        patrol_minutes=facts.patrol_minutes,
+        new_by_category=new_by_category(reports, facts.day),
+        open_reports=sum(r.status in OPEN_STATUSES for r in reports),
+        overdue_reports=sum(overdue(r, as_of, _ack_hours(r, rules)) for r in reports),
+        urgent_open=urgent_open(reports),
+        flagged=facts.flagged,
+        top_stewards=top_three(list(facts.month_points)),
+    )
+
+
+def _capped(as_of: datetime, day: date, rules: Settings) -> datetime:
+    # A past day reads as it stood at its end, so a digest printed later says what it said then.
+    end = utc(datetime.combine(day + timedelta(days=1), time(0), tzinfo=rules.tz))
+    return min(utc(as_of), end)
+
+
+def _ack_hours(report: ReportFacts, rules: Settings) -> int:
+    # Same deadlines as the hourly reminder job, so "overdue" means what the leads were told.
+    return URGENT_ACK_HOURS if report.urgent else rules.REPORT_ACK_HOURS
 
 
 @dataclass(frozen=True)

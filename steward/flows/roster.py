@@ -556,6 +556,27 @@ def _finish_pair(
     )
 
 
+def pair_size_errors(
+    plan: RosterPlan, stayers: dict[tuple[str, str, str], list[str]]
+) -> list[RosterError]:
+    """A pair that would reach three members with people already in it but not in the file.
+
+    Those people are left alone by design (history matters), so the operator must remove them
+    or name them in the file; `stayers` lists them per pair key as "name (phone)".
+    """
+    errors = []
+    for pair in plan.pairs:
+        already = stayers.get(pair.key, [])
+        if len(pair.lines) + len(already) <= 2:
+            continue
+        message = (
+            f"pair {pair.code} would have {len(pair.lines) + len(already)} members: "
+            f"{', '.join(already)} already in it and not in this file"
+        )
+        errors.append(RosterError(pair.lines[-1], "pair", message))
+    return errors
+
+
 def _default_start(value: str) -> str:
     clock = parse_hhmm(value)
     return f"{clock.hour:02d}:{clock.minute:02d}"

@@ -9,7 +9,6 @@ from tortoise.expressions import Q
 from steward.clock import local_date, utc, utcnow
 from steward.flows import digest
 from steward.flows.digest import DigestData, MemberDay, ReportFacts
-from steward.flows.jobs import URGENT_ACK_HOURS
 from steward.flows.state import Contact
 from steward.settings import Settings
 from steward.storage import report_store
@@ -38,37 +37,18 @@ async def load_digest(
     street_id: int, day: date, rules: Settings, *, as_of: datetime | None = None
 ) -> DigestData:
     """The street's day so far; `as_of` (default now, at most the day's end) dates "overdue"."""
-    as_of = _capped(as_of or utcnow(), day, rules)
     street = await Street.get(id=street_id)
     minutes = await _minutes_by_volunteer(street_id, day)
-    statuses = await _pair_days(street_id, day, minutes, rules.PATROL_MINUTES)
-    reports = await _reports(street_id, day, rules)
-    return DigestData(
+    facts = digest.DayFacts(
         street=street.name,
         day=day,
-        pairs_scheduled=len(statuses),
-        pairs_done=statuses.count("done"),
-        pairs_partial=statuses.count("partial"),
-        pairs_absent=statuses.count("absent"),
+        pairs=await _pairs(street_id, minutes),
         patrol_minutes=sum(minutes.values()),
-        new_by_category=digest.new_by_category(reports, day),
-        open_reports=sum(r.status in digest.OPEN_STATUSES for r in reports),
-        overdue_reports=sum(digest.overdue(r, as_of, _ack_hours(r, rules)) for r in reports),
-        urgent_open=digest.urgent_open(reports),
+        reports=tuple(await _reports(street_id, day, rules)),
         flagged=await _flagged(street_id),
-        top_stewards=digest.top_three(await _month_points(street_id, day)),
+        month_points=tuple(await _month_points(street_id, day)),
     )
-
-
-def _capped(as_of: datetime, day: date, rules: Settings) -> datetime:
-    # A past day reads as it stood at its end, so a digest printed later says what it said then.
-    end = utc(datetime.combine(day + timedelta(days=1), time(0), tzinfo=rules.tz))
-    return min(utc(as_of), end)
-
-
-def _ack_hours(report: ReportFacts, rules: Settings) -> int:
-    # Same deadlines as the hourly reminder job, so "overdue" means what the leads were told.
-    return URGENT_ACK_HOURS if report.urgent else rules.REPORT_ACK_HOURS
+    return digest.summarise(facts, as_of or utcnow(), rules)
 
 
 async def _minutes_by_volunteer(street_id: int, day: date) -> dict[int, int]:
@@ -89,8 +69,8 @@ async def _minutes_by_volunteer(street_id: int, day: date) -> dict[int, int]:
     return totals
 
 
-async def _pair_days(street_id: int, day: date, minutes: dict[int, int], target: int) -> list[str]:
-    """Each counted pair's status for the day (pairs not scheduled that day are left out)."""
+async def _pairs(street_id: int, minutes: dict[int, int]) -> tuple[digest.PairFacts, ...]:
+    """Each pair's schedule and its members' minutes and leave that day."""
     members: dict[int, list[MemberDay]] = {}
     people = await Volunteer.filter(street_id=street_id, pair_id__isnull=False).exclude(
         status=VolunteerStatus.REMOVED
@@ -100,12 +80,10 @@ async def _pair_days(street_id: int, day: date, minutes: dict[int, int], target:
         members.setdefault(person.pair_id, []).append(
             MemberDay(minutes.get(int(person.id), 0), person.on_leave_from, person.on_leave_until)
         )
-    statuses = []
-    for pair in await Pair.filter(community__street_id=street_id).order_by("id"):
-        status = digest.pair_day(pair.patrol_days, members.get(int(pair.id), []), day, target)
-        if status is not None:
-            statuses.append(status)
-    return statuses
+    return tuple(
+        digest.PairFacts(pair.patrol_days, tuple(members.get(int(pair.id), [])))
+        for pair in await Pair.filter(community__street_id=street_id).order_by("id")
+    )
 
 
 async def _reports(street_id: int, day: date, rules: Settings) -> list[ReportFacts]:

@@ -23,6 +23,7 @@ from steward.flows.roster import (
     RosterPlan,
     RosterRow,
     export_phone,
+    pair_size_errors,
 )
 from steward.storage.models import Community, Pair, Role, Street, Volunteer, VolunteerStatus, Zone
 
@@ -115,30 +116,22 @@ async def _load() -> _Snapshot:
 
 
 def _check_pair_sizes(plan: RosterPlan, snapshot: _Snapshot) -> None:
-    """Refuse a pair that would reach three members with people already in it but not in the file.
+    """Refuse the plan when a pair would reach three with the members it already has."""
+    errors = pair_size_errors(plan, _stayers(plan, snapshot))
+    if errors:
+        raise RosterRejected(errors)
 
-    They are left alone by design, so the operator must remove them or name them in the file.
-    """
+
+def _stayers(plan: RosterPlan, snapshot: _Snapshot) -> dict[PairKey, list[str]]:
+    """Who is in each stored pair but not in the file ("name (phone)"), by the pair's key."""
     in_file = {row.phone for row in plan.rows}
-    stayers: Counter[int] = Counter()
-    names: dict[int, list[str]] = {}
+    key_of = {p.id: key for key, p in snapshot.pairs.items()}
+    stayers: dict[PairKey, list[str]] = {}
     for v in snapshot.volunteers.values():
         pair_id = v.pair_id
         if pair_id is not None and v.phone not in in_file and v.status != VolunteerStatus.REMOVED:
-            stayers[pair_id] += 1
-            names.setdefault(pair_id, []).append(f"{v.name} ({v.phone})")
-    errors = []
-    for pair in plan.pairs:
-        stored = snapshot.pairs.get(pair.key)
-        if stored is None or len(pair.lines) + stayers[stored.id] <= 2:
-            continue
-        message = (
-            f"pair {pair.code} would have {len(pair.lines) + stayers[stored.id]} members: "
-            f"{', '.join(names[stored.id])} already in it and not in this file"
-        )
-        errors.append(RosterError(pair.lines[-1], "pair", message))
-    if errors:
-        raise RosterRejected(errors)
+            stayers.setdefault(key_of[pair_id], []).append(f"{v.name} ({v.phone})")
+    return stayers
 
 
 def _summarise(plan: RosterPlan, snapshot: _Snapshot, *, dry_run: bool) -> ImportSummary:
