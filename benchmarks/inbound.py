@@ -4,9 +4,9 @@
 
 1. Throughput: 1,500 stewards imported with `steward roster import`, then 3,000 webhooks
    (签到 and 积分 alternating across volunteers; each volunteer sends both, 1,500 apart) from
-   32 keep-alive connections. The same client and load against a bare Starlette endpoint give
-   the ratio. Also reported: when the last reply reached the Twilio stand-in (the service
-   answers the webhook before it has decided, so the two rates can differ).
+   32 keep-alive connections. The same client and load against a bare Starlette endpoint
+   (best of two runs) give the ratio. Also reported: when the last reply reached the Twilio
+   stand-in (the service answers the webhook before it has decided, so the rates can differ).
 2. (SQLite only) Latency at 200 msg/s offered, open loop: each of the 1,500 texts 签退 once;
    webhook answer time, and reply time from the scheduled send to the reply's arrival at the
    stand-in (matched by the reply's To number).
@@ -46,6 +46,7 @@ from benchmarks.support import (
 STEWARDS = 1_500
 WEBHOOKS = 3_000
 CONNECTIONS = 32
+BARE_RUNS = 2
 OFFERED_RATE = 200.0
 # The dispatcher must not be what limits the inbound figures (figure 7 measures its pacing).
 UNLIMITED_MPS = "10000"
@@ -129,11 +130,15 @@ async def measure(
 
         bare_port = free_port()
         async with bare_serve(bare_port) as bare:
-            log(
-                f"{backend}: bare Starlette, {len(hooks):,} requests over {CONNECTIONS} connections"
-            )
-            bare_result = await closed_loop(bare.base_url, hooks, CONNECTIONS)
-        emit(info(names["bare"][0], bare_result.rate, "msg/s", _load_note(bare_result)))
+            log(f"{backend}: bare Starlette, {len(hooks):,} requests x {BARE_RUNS}")
+            bare_runs = [
+                await closed_loop(bare.base_url, hooks, CONNECTIONS) for _ in range(BARE_RUNS)
+            ]
+        # The yardstick is short and this machine small: take its least disturbed run.
+        bare_result = max(bare_runs, key=lambda r: r.rate)
+        rates = ", ".join(f"{r.rate:,.0f}" for r in bare_runs)
+        bare_note = f"best of {BARE_RUNS} runs ({rates} msg/s); {_load_note(bare_result)}"
+        emit(info(names["bare"][0], bare_result.rate, "msg/s", bare_note))
 
         env = serve_env(url, fake, public_base, TWILIO_MPS=UNLIMITED_MPS)
         async with steward_serve(env, folder, port) as server:
@@ -146,18 +151,18 @@ async def measure(
             emit(_ratio_row(names["ratio"], ratio, ratio_note, backend))
 
             log(f"{backend}: waiting for the replies to reach the stand-in")
-            last = await wait_quiet(lambda: len(timed), len(hooks), REPLY_WAIT_SECONDS, quiet=5)
-            replies = len(timed)
-            e2e = result.ok / (last - result.started) if replies else 0.0
-            emit(
-                info(
-                    names["e2e"][0],
-                    e2e,
-                    "msg/s",
-                    f"{replies:,} replies at the stand-in, the last {last - result.started:.1f} s "
-                    f"after the first webhook ({result.elapsed:.1f} s to answer all webhooks)",
+            await wait_quiet(lambda: len(timed), len(hooks), REPLY_WAIT_SECONDS, quiet=5)
+            arrivals = timed.arrivals()
+            if arrivals:
+                span = arrivals[-1][0] - result.started
+                e2e_note = (
+                    f"{len(arrivals):,} of {len(hooks):,} replies at the stand-in, the last "
+                    f"{span:.1f} s after the first webhook ({result.elapsed:.1f} s to answer "
+                    "all webhooks)"
                 )
-            )
+                emit(info(names["e2e"][0], len(arrivals) / span, "msg/s", e2e_note))
+            else:
+                emit(not_measured(names["e2e"][0], "no reply reached the stand-in"))
 
             if backend == "sqlite":
                 await latency(

@@ -4,8 +4,8 @@ A city is seeded at 3,000 and at 30,000 stewards (seed.py `seed_city`: the same 
 communities; only the pairs per community grow), each job runs in-process through the service's
 `run_job(name, settings, now)` with `now` given (Monday 23 November 2026, Asia/Shanghai), on its
 own copy of the seeded file, and its statements are counted (sqlcount.py). A run still going
-after JOB_LIMIT_SECONDS is stopped at its next statement and reported as "> limit", with the
-statements it had issued by then: a lower bound, never an estimate.
+after its limit (JOB_LIMIT_SECONDS) is stopped at its next statement and reported as "> limit",
+with the statements it had issued by then: a lower bound, never an estimate.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ MOMENTS = {
     "day_close": datetime(2026, 11, 23, 22, 0, tzinfo=TZ),
 }
 TIME_TARGET_SECONDS = 2.0
-JOB_LIMIT_SECONDS = 40.0
+# The small city's count is the baseline of the comparison, so it gets room to finish even on a
+# busy machine; the large one is stopped early (its figure is then a bound).
+JOB_LIMIT_SECONDS = {3_000: 90.0, 30_000: 40.0}
 
 
 def time_figure(job: str, size: int) -> str:
@@ -74,7 +76,7 @@ async def run(emit: section.Emitter, args: list[str]) -> None:
                 copy = Path(folder) / f"city{size}-{job}.sqlite3"
                 shutil.copyfile(pristine, copy)
                 log(f"jobs: {job} at {moment:%H:%M} with {size:,} stewards")
-                outcome = await _time_job(run_job, job, copy, moment)
+                outcome = await _time_job(run_job, job, copy, moment, JOB_LIMIT_SECONDS[size])
                 results[(job, size)] = outcome
                 emit(_time_row(job, size, outcome, where))
                 copy.unlink()
@@ -99,7 +101,7 @@ async def _seed(path: Path, size: int) -> tuple[float, dict[str, int]]:
 
 
 async def _time_job(
-    run_job: object, job: str, path: Path, moment: datetime
+    run_job: object, job: str, path: Path, moment: datetime, limit: float
 ) -> tuple[float, int, bool, int]:
     """(seconds, statements, stopped at the limit, messages queued)."""
     from steward.settings import load_settings
@@ -110,7 +112,7 @@ async def _time_job(
     await db.connect(url)
     try:
         async with recording() as statements:
-            statements.deadline = time.perf_counter() + JOB_LIMIT_SECONDS
+            statements.deadline = time.perf_counter() + limit
             start = time.perf_counter()
             queued = 0
             try:
@@ -130,12 +132,13 @@ async def _time_job(
 def _time_row(job: str, size: int, outcome: tuple[float, int, bool, int], where: str) -> Row:
     seconds, statements, stopped, queued = outcome
     name = time_figure(job, size)
+    limit = JOB_LIMIT_SECONDS[size]
     if stopped:
         note = (
-            f"stopped at the {JOB_LIMIT_SECONDS:g} s limit after {statements:,} statements "
-            f"(nothing committed); via {where}"
+            f"stopped at its first statement past the {limit:g} s limit, after "
+            f"{statements:,} statements; via {where}"
         )
-        shown = f"> {JOB_LIMIT_SECONDS:g} s"
+        shown = f"> {limit:g} s"
         if size == SIZES[-1]:
             return at_most(name, seconds, "s", TIME_TARGET_SECONDS, note, shown)
         return info(name, seconds, "s", note, shown)

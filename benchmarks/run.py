@@ -60,7 +60,7 @@ SECTIONS = [
     Section("inbound on SQLite", "benchmarks.inbound", ["sqlite"], 200),
     Section("inbound on PostgreSQL", "benchmarks.inbound", ["postgres"], 150),
     Section("SQL statements per message", "benchmarks.statements", [], 90),
-    Section("jobs at scale", "benchmarks.jobs", [], 240),
+    Section("jobs at scale", "benchmarks.jobs", [], 300),
     Section("digest", "benchmarks.digest", [], 90),
     Section("dispatch", "benchmarks.dispatch", [], 60),
     Section("parse", "benchmarks.parse", [], 60),
@@ -137,6 +137,8 @@ def _cleanup_postgres() -> None:
 def main() -> None:
     started = time.perf_counter()
     started_at = datetime.now(UTC)
+    head_at_start = _git_head()
+    load_at_start = os.getloadavg()[0]
     rows: list[Row] = []
     timings: dict[str, float] = {}
     for section in SECTIONS:
@@ -171,11 +173,17 @@ def main() -> None:
         print(f"   {section.title}: {timings[section.title]:.0f} s", file=sys.stderr, flush=True)
 
     wall = time.perf_counter() - started
+    head_at_end = _git_head()
     meta = {
         "started_at": started_at.isoformat(timespec="seconds"),
         "wall_seconds": round(wall, 1),
         "section_seconds": {k: round(v, 1) for k, v in timings.items()},
-        "git_head": _git_head(),
+        "git_head_at_start": head_at_start,
+        "git_head_at_end": head_at_end,
+        "load_average_1min": {
+            "start": round(load_at_start, 2),
+            "end": round(os.getloadavg()[0], 2),
+        },
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "machine": platform.platform(),
@@ -188,6 +196,12 @@ def main() -> None:
         f"total wall time {wall:.0f} s ({wall / 60:.1f} min); "
         f"written to {RESULTS.relative_to(ROOT)}"
     )
+    print(
+        f"git HEAD {head_at_start}; load average {load_at_start:.2f} at start, "
+        f"{os.getloadavg()[0]:.2f} at end"
+    )
+    if head_at_end != head_at_start:
+        print(f"note: HEAD moved to {head_at_end} during the run; sections saw different code")
 
 
 def _git_head() -> str | None:
