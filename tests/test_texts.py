@@ -53,6 +53,8 @@ LONGEST = {
         "scope": "新开河社区",
         "body": "欧阳秀英，您已连续2次排班没有巡查。一切还好吗？",
         "codes": "（A1 A3 A12 B7 B10...）",
+        "item": "环保购物袋和雨伞各一",
+        "change": "-120",
     },
     "en": {
         "name": texts.short_name("Christopher Alexander", "en"),
@@ -95,6 +97,8 @@ LONGEST = {
         "scope": "Xinkaihe",
         "body": "Christopher, you have missed 2 patrols in a row. Is everything all right?",
         "codes": " (A1 A3 A12 B7 B10...)",
+        "item": "a reusable shopping bag and an umbrella",
+        "change": "-120",
     },
 }
 

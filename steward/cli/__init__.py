@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import click
 
+from steward.cli.assess import assess
 from steward.cli.digest import digest
+from steward.cli.export import export
 from steward.cli.jobs import jobs
+from steward.cli.points import points
 from steward.cli.review import review
 from steward.cli.roster import roster
 from steward.cli.service import configure_logging, db_group, serve
@@ -19,7 +22,19 @@ def cli() -> None:
     """Alley Steward: patrol programme by SMS and Telegram."""
 
 
-for command in (serve, db_group, parse, outbox, jobs, roster, review, digest):
+for command in (
+    serve,
+    db_group,
+    parse,
+    outbox,
+    jobs,
+    roster,
+    review,
+    digest,
+    points,
+    assess,
+    export,
+):
     cli.add_command(command)
 
 

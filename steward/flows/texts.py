@@ -23,6 +23,9 @@ ONE_SEGMENT = frozenset(
         "not_checked_in",
         "points",
         "report_filed",
+        "points_awarded",
+        "points_redeemed",
+        "points_corrected",
     }
 )
 
@@ -63,6 +66,21 @@ TEXTS: Catalogue = {
         "zh": "{name}：积分{balance}分，本月+{month}，街道第{rank}名（共{ranked}人）。",
         "en": "{name}: {balance} points, +{month} this month, "
         "rank {rank} of {ranked} in your street.",
+    },
+    # ---- the office's points actions (the free text is clipped to keep one segment) ----
+    "points_awarded": {
+        "zh": "{name}，街道奖励您{points}分：{reason}。现有积分{balance}分。",
+        "en": "{name}, the street office awarded you {points} points: {reason}. "
+        "Balance: {balance} points.",
+    },
+    "points_redeemed": {
+        "zh": "{name}，已用{points}分兑换：{item}。剩余积分{balance}分。",
+        "en": "{name}, you redeemed {points} points for: {item}. Balance: {balance} points.",
+    },
+    "points_corrected": {
+        "zh": "{name}，积分更正{change}分：{reason}。现有积分{balance}分。",
+        "en": "{name}, your points were corrected by {change}: {reason}. "
+        "Balance: {balance} points.",
     },
     "unknown": {
         "zh": "抱歉，没看懂您的短信。{menu}",

@@ -309,7 +309,13 @@ class HoursEntry(Model):
     zone_name = fields.CharField(max_length=200, default="")
     confirmed = fields.BooleanField(default=True)
     note = fields.CharField(max_length=200, default="")
+    # A correction names the entry it cancels; the original line is never edited.
+    corrects: fields.ForeignKeyNullableRelation[HoursEntry] = fields.ForeignKeyField(
+        "models.HoursEntry", related_name="corrections", null=True, on_delete=fields.RESTRICT
+    )
     created_at = fields.DatetimeField()
+
+    corrects_id: int | None
 
     class Meta:
         table = "hours_ledger"
@@ -331,7 +337,16 @@ class PointsEntry(Model):
     )
     # Makes awards idempotent, e.g. "patrol_day:<volunteer>:<date>".
     dedupe_key = fields.CharField(max_length=200, null=True, unique=True)
+    # A correction names the entry it cancels (its dedupe key "correction:<id>" allows one).
+    corrects: fields.ForeignKeyNullableRelation[PointsEntry] = fields.ForeignKeyField(
+        "models.PointsEntry", related_name="corrections", null=True, on_delete=fields.RESTRICT
+    )
+    # Who made an office entry (award, redemption, correction); empty for the service's own.
+    actor = fields.CharField(max_length=100, default="", db_default="")
     created_at = fields.DatetimeField()
+
+    volunteer_id: int
+    corrects_id: int | None
 
     class Meta:
         table = "points_ledger"
