@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from steward.clock import utcnow
-from steward.gateway import twilio_sms
+from steward.gateway import simulator, twilio_sms
 from steward.gateway.messages import Sender
 from steward.gateway.outbox import Dispatcher, recover_claims
 from steward.gateway.scheduler import Scheduler
@@ -40,7 +40,9 @@ def build_senders(
 ) -> dict[str, Sender]:
     """One sender per channel that has credentials; say which are off."""
     senders: dict[str, Sender] = {}
-    if settings.twilio_enabled:
+    if settings.SIMULATOR:  # simulator hook: what would go by SMS goes to the /sim page instead
+        senders["sms"] = simulator.sender()
+    elif settings.twilio_enabled:
         senders["sms"] = twilio_sms.TwilioSmsSender(settings)
         log.info("SMS channel on: sending through %s", settings.TWILIO_API_BASE)
     else:
@@ -63,6 +65,7 @@ def create_app(
     metrics = Metrics()
     units = UnitOfWork()
     writer = InboundWriter(units)
+    sim = simulator.mount(settings, writer.store)  # simulator hook: /sim and its clock, when on
     telegram_channel = TelegramChannel(settings, metrics) if settings.telegram_enabled else None
 
     async def on_status(update: twilio_sms.StatusUpdate) -> None:
@@ -118,6 +121,7 @@ def create_app(
             await scheduler.start()
         else:
             log.info("scheduler off (SCHEDULER=false): run jobs with `steward jobs run`")
+        sim.start()  # simulator hook: its clock is every "now" until sim.stop() (when on)
         try:
             yield
         finally:
@@ -132,11 +136,13 @@ def create_app(
                 await telegram_channel.stop()
             if own_database:
                 await db.disconnect()
+            sim.stop()  # simulator hook: last, so the final sends are stamped on its clock
 
     routes = [
         *twilio_sms.routes(settings, writer.store, on_status, metrics),
         *(telegram_channel.routes(writer.store) if telegram_channel else []),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *sim.routes(),  # simulator hook: none unless SIMULATOR is on (then /sim is not a 404)
     ]
     return Starlette(routes=routes, lifespan=lifespan)

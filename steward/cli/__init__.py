@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from steward.cli.assess import assess
+from steward.cli.demo import demo
 from steward.cli.digest import digest
 from steward.cli.export import export
 from steward.cli.jobs import jobs
@@ -24,6 +25,7 @@ def cli() -> None:
 
 for command in (
     serve,
+    demo,
     db_group,
     parse,
     outbox,

@@ -1,0 +1,699 @@
+"""The browser simulator (SPEC §8): the /sim page, its JSON API, and the channel behind them.
+
+With SIMULATOR on, the SMS channel's sender is `SimulatorSender`: every text the service would
+send by SMS goes through the same outbox, pacing and records, and is marked sent with a `SIM…`
+provider id instead of reaching Twilio. The phones on the page read those rows back. What the
+page sends enters as a webhook would: an `InboundMessage` handed to the inbound writer.
+
+The simulator owns the clock while it runs (`Simulator.start` to `stop`): the machine's time, moved
+forward when a trainer runs a job "as of" a later moment, so that what the job queued falls due
+and everything texted afterwards happens after it. It never moves back.
+
+Off (SIMULATOR unset) none of these routes exist: /sim and /sim/api/* answer 404.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from steward.clock import reading, system_clock, utc, utcnow
+from steward.flows import jobs as job_rules
+from steward.flows.segments import segment_count
+from steward.gateway.messages import InboundMessage, OutboundMessage, SendResult
+from steward.gateway.webhooks import BadRequest, read_body
+from steward.settings import Settings
+from steward.shells import jobs as job_shells
+from steward.storage.models import InboundMessage as StoredInbound
+from steward.storage.models import OutboxMessage, OutboxStatus
+from steward.storage.roster_store import RosterEntry, list_roster
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "sms"  # the simulator stands in for the SMS network (Telegram groups come later)
+PROVIDER_PREFIX = "SIM"
+MAX_TEXT = 1600  # what one SMS (all its segments together) can carry at Twilio
+THREAD_LIMIT = 300  # the latest messages of a thread the page shows
+MAX_JUMP = timedelta(days=366)  # a job "as of" a moment further off is a typo, not a plan
+TELEGRAM_LATER = "Telegram groups come with the Telegram channel"
+SHOWN = (OutboxStatus.SENT, OutboxStatus.DELIVERED)  # what has reached the simulated phone
+BANNER = (
+    "SIMULATOR ON: texts go to the /sim page, not to Twilio; nothing reaches a real phone. "
+    "Never enable SIMULATOR in production."
+)
+
+Accept = Callable[[InboundMessage], Awaitable[bool]]
+
+
+class SimulatorSender:
+    """The SMS channel's sender while the simulator is on: the simulated phone receives at once."""
+
+    channel = CHANNEL
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        return SendResult(provider_id=f"{PROVIDER_PREFIX}{secrets.token_hex(16)}", status="sent")
+
+    async def close(self) -> None:
+        return None
+
+
+def sender() -> SimulatorSender:
+    """The simulator's SMS sender, announced loudly in the log (it replaces Twilio)."""
+    log.warning(BANNER)
+    return SimulatorSender()
+
+
+class SimulatorClock:
+    """The product's clock while the simulator runs: the machine's, moved forward on request."""
+
+    def __init__(self, base: Callable[[], datetime] = system_clock) -> None:
+        self._base = base
+        self._ahead = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utc(self._base()) + self._ahead
+
+    def move_to(self, at: datetime) -> bool:
+        """Move forward to `at`; False (and no change) when it is not later than now."""
+        gap = utc(at) - self()
+        if gap <= timedelta(0):
+            return False
+        self._ahead += gap
+        return True
+
+
+class ApiError(Exception):
+    """Bad input to the simulator's API: answered with its status and reason, never a 500."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+# --- reading what the API is given ------------------------------------------------------------
+
+
+def phone_address(raw: object, region: str) -> str:
+    """The E.164 address of a phone number written any common way; ApiError otherwise."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ApiError(400, 'give "from" as a phone number, e.g. "+8613800138000"')
+    if raw.strip().startswith("telegram:"):
+        raise ApiError(501, TELEGRAM_LATER)
+    try:
+        number = phonenumbers.parse(raw.strip()[:64], region)
+    except NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ApiError(400, f"not a phone number: {raw[:64]!r}")
+    return str(phonenumbers.format_number(number, PhoneNumberFormat.E164))
+
+
+def moment(raw: object, tz: ZoneInfo, now: datetime) -> datetime:
+    """An ISO 8601 time (local to the deployment when it has no offset), within a year of now."""
+    if raw is None:
+        return now
+    if not isinstance(raw, str):
+        raise ApiError(400, 'give "at" as ISO 8601, e.g. "2026-12-02T08:31"')
+    try:
+        parsed = datetime.fromisoformat(raw.strip())
+        at = utc(parsed if parsed.tzinfo else parsed.replace(tzinfo=tz))
+    except (ValueError, OverflowError):
+        raise ApiError(400, f'"at" is not an ISO 8601 time: {raw[:40]!r}') from None
+    if abs(at - now) > MAX_JUMP:
+        raise ApiError(400, '"at" must be within a year of the simulator\'s clock')
+    return at
+
+
+async def json_object(request: Request, limit: int) -> dict[str, Any]:
+    try:
+        body = await read_body(request, limit)
+    except BadRequest as exc:
+        raise ApiError(exc.status, exc.reason) from None
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "expected a JSON object") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "expected a JSON object")
+    return data
+
+
+def message_text(raw: object) -> str:
+    if not isinstance(raw, str):
+        raise ApiError(400, 'give "text" as a string')
+    if not raw.strip():
+        raise ApiError(400, "text is empty")
+    if len(raw) > MAX_TEXT:
+        raise ApiError(400, f"text is longer than {MAX_TEXT} characters (the SMS limit)")
+    if "\x00" in raw:
+        raise ApiError(400, "text contains NUL")
+    return raw
+
+
+# --- what a phone has seen ---------------------------------------------------------------------
+
+
+def local_iso(at: datetime, tz: ZoneInfo) -> str:
+    return utc(at).astimezone(tz).isoformat(timespec="seconds")
+
+
+async def thread(address: str, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """A phone's messages both ways, oldest first: what it sent, and what reached it."""
+    # The one read of the tables this module makes; it returns stored facts only.
+    received = (
+        await StoredInbound.filter(channel=CHANNEL, address=address)
+        .order_by("-received_at", "-id")
+        .limit(THREAD_LIMIT)
+    )
+    delivered = (
+        await OutboxMessage.filter(channel=CHANNEL, address=address, status__in=list(SHOWN))
+        .order_by("-sent_at", "-id")
+        .limit(THREAD_LIMIT)
+    )
+    # At the same instant a text comes before its reply.
+    rows = [(utc(r.received_at), 0, int(r.id), "in", r.text) for r in received] + [
+        (utc(r.sent_at or r.created_at), 1, int(r.id), "out", r.body) for r in delivered
+    ]
+    rows.sort()
+    return [
+        {"direction": d, "text": text, "at": local_iso(at, tz), "segments": segment_count(text)}
+        for at, _, _, d, text in rows[-THREAD_LIMIT:]
+    ]
+
+
+def person(entry: RosterEntry) -> dict[str, str]:
+    return {
+        "street": entry.street,
+        "name": entry.name,
+        "phone": entry.phone,
+        "role": entry.role,
+        "language": entry.language,
+        "community": entry.community,
+        "pair": entry.pair,
+        "zone": entry.zone,
+        "status": entry.status,
+    }
+
+
+# --- the routes --------------------------------------------------------------------------------
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def api(handler: Handler) -> Handler:
+    """Answer ApiError with its status and reason as JSON."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return JSONResponse({"error": exc.reason}, status_code=exc.status)
+
+    return guarded
+
+
+@dataclass
+class Simulator:
+    """The simulator's routes and clock; `enabled` False gives neither."""
+
+    settings: Settings
+    accept: Accept
+    clock: SimulatorClock
+    _in_use: ExitStack = field(default_factory=ExitStack)
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.SIMULATOR
+
+    def start(self) -> None:
+        """Make the simulator's clock every "now" of the product until stop() (when enabled)."""
+        if self.enabled:
+            self._in_use.enter_context(reading(self.clock))
+
+    def stop(self) -> None:
+        """Give the product its previous clock back."""
+        self._in_use.close()
+
+    def routes(self) -> list[BaseRoute]:
+        if not self.enabled:
+            return []
+        return [
+            Route("/", self.home, methods=["GET"]),
+            Route("/sim", self.page, methods=["GET"]),
+            Route("/sim/api/people", api(self.people), methods=["GET"]),
+            Route("/sim/api/messages", api(self.message), methods=["POST"]),
+            Route("/sim/api/threads/{address:path}", api(self.thread), methods=["GET"]),
+            Route("/sim/api/jobs/{name}", api(self.job), methods=["POST"]),
+            Route("/sim/api/clock", api(self.time), methods=["GET", "POST"]),
+        ]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.settings.tz
+
+    async def home(self, request: Request) -> Response:
+        return RedirectResponse("/sim", status_code=302)
+
+    async def page(self, request: Request) -> Response:
+        people = [person(e) for e in await list_roster()]
+        return HTMLResponse(render_page(people, self.settings))
+
+    async def people(self, request: Request) -> Response:
+        return JSONResponse([person(e) for e in await list_roster()])
+
+    async def message(self, request: Request) -> Response:
+        data = await json_object(request, self.settings.MAX_WEBHOOK_BYTES)
+        if "chat" in data:
+            raise ApiError(501, TELEGRAM_LATER)
+        address = phone_address(data.get("from"), self.settings.DEFAULT_REGION)
+        text = message_text(data.get("text"))
+        msg = InboundMessage(
+            channel=CHANNEL,
+            address=address,
+            text=text,
+            external_id=f"{PROVIDER_PREFIX}{secrets.token_hex(16)}",
+            received_at=utcnow(),
+        )
+        await self.accept(msg)  # durable once this returns; the processor is woken by the commit
+        body = {"from": address, "id": msg.external_id, "at": local_iso(msg.received_at, self.tz)}
+        return JSONResponse(body, status_code=202)
+
+    async def thread(self, request: Request) -> Response:
+        raw = str(request.path_params["address"])
+        address = phone_address(raw, self.settings.DEFAULT_REGION)
+        return JSONResponse(await thread(address, self.tz))
+
+    async def job(self, request: Request) -> Response:
+        name = str(request.path_params["name"])
+        names = list(job_shells.JOBS) if name == "all" else [name]
+        if any(n not in job_shells.JOBS for n in names):
+            known = ", ".join([*job_shells.JOBS, "all"])
+            raise ApiError(404, f"no job {name[:40]!r}; the jobs are {known}")
+        data = await json_object(request, self.settings.MAX_WEBHOOK_BYTES)
+        at = moment(data.get("at"), self.tz, utcnow())
+        self.clock.move_to(at)  # a later moment moves the clock on, so what is queued falls due
+        queued = []
+        for job in names:
+            notices = await job_shells.run_job(
+                job, self.settings, at, units=request.app.state.units
+            )
+            queued += [
+                {"job": job, "to": n.to.name, "address": n.to.phone, "text": n.body}
+                for n in notices
+            ]
+        request.app.state.dispatcher.wake()
+        held = job_rules.quiet_until(at, self.settings)
+        body = {
+            "job": name,
+            "at": local_iso(at, self.tz),
+            "now": local_iso(utcnow(), self.tz),
+            "queued": queued,
+            "held_until": local_iso(held, self.tz) if held > at else None,
+        }
+        return JSONResponse(body)
+
+    async def time(self, request: Request) -> Response:
+        if request.method == "POST":
+            data = await json_object(request, self.settings.MAX_WEBHOOK_BYTES)
+            if "at" not in data:
+                raise ApiError(400, 'give "at" as ISO 8601, e.g. "2026-12-02T07:45"')
+            at = moment(data["at"], self.tz, utcnow())
+            if not self.clock.move_to(at):
+                it_is = local_iso(utcnow(), self.tz)
+                raise ApiError(409, f"the simulator's clock only moves forward (it is {it_is})")
+            request.app.state.dispatcher.wake()  # messages held until then are due now
+        now = utcnow().astimezone(self.tz)
+        return JSONResponse(
+            {
+                "now": now.isoformat(timespec="seconds"),
+                "local": now.strftime("%Y-%m-%dT%H:%M"),
+                "timezone": self.settings.TIMEZONE,
+            }
+        )
+
+
+def mount(settings: Settings, accept: Accept) -> Simulator:
+    """The simulator for these settings (no routes and the machine's clock when it is off)."""
+    return Simulator(settings, accept, SimulatorClock())
+
+
+# --- the page ----------------------------------------------------------------------------------
+
+ROLE_LABELS = {"steward": "管家", "lead": "片长", "office": "街道办"}
+
+
+def _option(p: dict[str, str]) -> str:
+    where = f" {p['pair']}" if p["pair"] else ""
+    status = "" if p["status"] == "active" else f" ({p['status']})"
+    label = f"{p['name']} · {ROLE_LABELS.get(p['role'], p['role'])}{where}{status}"
+    return f'<option value="{html.escape(p["phone"])}">{html.escape(label)}</option>'
+
+
+def _options(people: list[dict[str, str]], roles: tuple[str, ...]) -> str:
+    """Options grouped by community (the office first), for the chosen roles."""
+    groups: dict[str, list[str]] = {}
+    for p in people:
+        if p["role"] in roles:
+            groups.setdefault(p["community"], []).append(_option(p))
+    return "".join(
+        f'<optgroup label="{html.escape(name)}">{"".join(items)}</optgroup>'
+        for name, items in groups.items()
+    )
+
+
+def render_page(people: list[dict[str, str]], settings: Settings) -> str:
+    """The whole page, server-rendered; the script only polls and posts to the JSON API."""
+    streets = sorted({p.get("street", "") for p in people} - {""})
+    roster_json = json.dumps(people, ensure_ascii=False).replace("<", "\\u003c")
+    values = {
+        "@@PHONES@@": _options(people, ("steward", "lead", "office")),
+        "@@LEADS@@": _options(people, ("lead",)) or '<option value="">（没有片长）</option>',
+        "@@OFFICE@@": _options(people, ("office",)) or '<option value="">（没有街道办）</option>',
+        "@@JOBS@@": "".join(f'<option value="{j}">{j}</option>' for j in [*job_shells.JOBS, "all"]),
+        "@@ROSTER@@": roster_json,
+        "@@ZONE@@": html.escape(settings.TIMEZONE),
+        "@@BANNER@@": html.escape(BANNER),
+        "@@STREETS@@": html.escape("、".join(streets)),
+        "@@EMPTY@@": "" if people else '<p class="warn">The roster is empty: import one first.</p>',
+    }
+    page = PAGE
+    for key, value in values.items():
+        page = page.replace(key, value)
+    return page
+
+
+PAGE = """<!doctype html>
+<html lang="zh">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>[SIMULATOR] 小巷管家 Alley Steward</title>
+<style>
+:root { font-family: system-ui, "WenQuanYi Zen Hei", "Noto Sans CJK SC", sans-serif; }
+body { margin: 0; background: #eef1f4; color: #1d2329; font-size: 16px; }
+.banner { background: #b00020; color: #fff; padding: .5rem 1rem; font-weight: 700; }
+.banner small { font-weight: 400; display: block; }
+header, main { padding: .5rem 1rem; }
+.clock { background: #fff; border-radius: 10px; padding: .6rem .8rem; display: flex;
+  flex-wrap: wrap; gap: .4rem .8rem; align-items: center; }
+.clock .now { font-size: 1.3rem; font-weight: 700; font-variant-numeric: tabular-nums; }
+.clock .presets button { font-size: .85rem; }
+.result { flex-basis: 100%; font-size: .9rem; color: #37474f; min-height: 1.2em; }
+main { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 1rem; }
+section { background: #fff; border-radius: 14px; display: flex; flex-direction: column;
+  min-height: 70vh; max-height: 86vh; box-shadow: 0 1px 3px #0002; }
+section h2 { font-size: 1rem; margin: 0; padding: .6rem .8rem 0; }
+.who { margin: .4rem .8rem; font-size: 1rem; padding: .3rem; }
+.number { font-size: .8rem; color: #607d8b; margin: 0 .8rem .3rem; }
+.other { display: flex; gap: .3rem; margin: 0 .8rem; }
+.other input { flex: 1; min-width: 0; }
+.thread { flex: 1; overflow-y: auto; padding: .6rem .8rem; background: #f6f7f9;
+  margin-top: .4rem; display: flex; flex-direction: column; gap: .4rem; }
+.msg { max-width: 85%; padding: .4rem .6rem; border-radius: 12px; white-space: pre-wrap;
+  word-break: break-word; }
+.msg.in { align-self: flex-end; background: #c8f7c5; }
+.msg.out { align-self: flex-start; background: #fff; border: 1px solid #d7dce1; }
+.meta { font-size: .75rem; color: #607d8b; margin-top: .15rem; }
+.quick { display: flex; flex-wrap: wrap; gap: .3rem; margin-top: .3rem; }
+.keys { display: flex; gap: .3rem; padding: .4rem .8rem 0; flex-wrap: wrap; }
+.keys button { flex: 1; font-size: 1.05rem; padding: .5rem 0; }
+form.compose { display: flex; gap: .3rem; padding: .5rem .8rem .8rem; }
+form.compose input { flex: 1; min-width: 0; font-size: 1rem; padding: .45rem; }
+button { font-size: .95rem; padding: .35rem .7rem; border-radius: 8px; border: 1px solid #90a4ae;
+  background: #f5f8fa; cursor: pointer; }
+button.primary { background: #1565c0; color: #fff; border-color: #1565c0; }
+.hint { font-size: .8rem; color: #607d8b; padding: 0 .8rem; }
+.warn { color: #b00020; }
+</style>
+</head>
+<body>
+<div class="banner" role="alert">模拟器 SIMULATOR — 不发真实短信 @@STREETS@@
+<small>@@BANNER@@</small></div>
+<header>
+<form class="clock" id="clock" aria-label="clock">
+<span>时钟 Clock</span><span class="now" id="now">…</span><span class="hint">@@ZONE@@</span>
+<label>任务 Job <select id="job">@@JOBS@@</select></label>
+<label>时间 As of <input type="datetime-local" id="at" required></label>
+<button type="submit" class="primary" id="run">运行 Run</button>
+<button type="button" id="move">拨到此刻 Move clock</button>
+<span class="presets" id="presets"></span>
+<div class="result" id="result" aria-live="polite"></div>
+</form>
+@@EMPTY@@
+</header>
+<main>
+<section id="phone" data-role="phone">
+<h2>手机 Phone</h2>
+<select class="who" aria-label="person">@@PHONES@@</select>
+<div class="number"></div>
+<form class="other"><input placeholder="或输入号码 or type a number" aria-label="number">
+<button type="submit">打开 Open</button></form>
+<div class="thread" aria-live="polite"></div>
+<div class="keys"></div>
+<form class="compose"><input aria-label="text" placeholder="短信 text (Enter sends)"
+autocomplete="off"><button type="submit" class="primary">发送</button></form>
+<p class="hint">试试 Try: 签到 · 报 · 积分 · 请假 2 · 查 1 · 撤销 · HELP</p>
+</section>
+<section id="lead" data-role="lead">
+<h2>片长 Leads (SMS, until Telegram groups)</h2>
+<select class="who" aria-label="lead">@@LEADS@@</select>
+<div class="number"></div>
+<div class="thread" aria-live="polite"></div>
+<div class="keys"></div>
+<form class="compose"><input aria-label="text" placeholder="受理 N · 办结 N 说明 · 今日"
+autocomplete="off"><button type="submit" class="primary">发送</button></form>
+</section>
+<section id="office" data-role="office">
+<h2>街道办 Office (SMS, until Telegram groups)</h2>
+<select class="who" aria-label="office">@@OFFICE@@</select>
+<div class="number"></div>
+<div class="thread" aria-live="polite"></div>
+<div class="keys"></div>
+<form class="compose"><input aria-label="text" placeholder="今日 · 受理 N"
+autocomplete="off"><button type="submit" class="primary">发送</button></form>
+</section>
+</main>
+<script id="roster" type="application/json">@@ROSTER@@</script>
+<script>
+"use strict";
+const ZONE = "@@ZONE@@";
+const ROSTER = JSON.parse(document.getElementById("roster").textContent);
+const PEOPLE = new Map(ROSTER.map(p => [p.phone, p]));
+const KEYS = {
+  zh: [["签到", "签到"], ["签退", "签退"], ["上报", "报"], ["积分", "积分"]],
+  en: [["签到 IN", "IN"], ["签退 OUT", "OUT"], ["上报 REPORT", "R"], ["积分 POINTS", "P"]],
+};
+const LEAD_KEYS = [["今日 TODAY", "今日"]];
+const PRESETS = [["nudges", "08:31"], ["nudges", "09:31"], ["sessions", "10:10"],
+  ["reports", "12:00"], ["digest", "18:00"], ["day_close", "22:00"]];
+
+async function api(method, path, body) {
+  const options = {method, headers: {"Content-Type": "application/json"}};
+  if (body !== undefined) options.body = JSON.stringify(body);
+  const response = await fetch(path, options);
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || response.statusText);
+  return data;
+}
+
+function node(tag, cls, text) {
+  const n = document.createElement(tag);
+  if (cls) n.className = cls;
+  if (text !== undefined) n.textContent = text;
+  return n;
+}
+
+// Commands a message asks for ("回复“受理3”", "ACK 3"): one button each, like a report card.
+function commands(text) {
+  const found = [];
+  for (const m of text.matchAll(/回复“([^”]{1,12})”/g)) found.push(m[1]);
+  for (const m of text.matchAll(/\\b((?:ACK|YES|NO) \\d+)\\b/g)) found.push(m[1]);
+  const extra = [];
+  for (const c of found) {
+    let m = c.match(/^受理\\s*(\\d+)$/);
+    if (m) extra.push("办结" + m[1] + " ", "驳回" + m[1] + " ");
+    m = c.match(/^ACK (\\d+)$/);
+    if (m) extra.push("FIXED " + m[1] + " ", "REJECT " + m[1] + " ");
+  }
+  return [...new Set([...found, ...extra])];
+}
+
+class Chat {
+  constructor(id, keys) {
+    this.root = document.getElementById(id);
+    this.list = this.root.querySelector(".thread");
+    this.input = this.root.querySelector("form.compose input");
+    this.keys = this.root.querySelector(".keys");
+    this.who = this.root.querySelector("select.who");
+    this.keySet = keys;
+    this.address = "";
+    this.shown = "";
+    this.root.querySelector("form.compose").addEventListener("submit", event => {
+      event.preventDefault();
+      const text = this.input.value;
+      if (text.trim()) { this.input.value = ""; this.send(text); }
+    });
+    this.who.addEventListener("change", () => this.open(this.who.value));
+    const other = this.root.querySelector("form.other");
+    if (other) other.addEventListener("submit", event => {
+      event.preventDefault();
+      const number = other.querySelector("input").value.trim();
+      if (number) this.open(number);
+    });
+    if (this.who.value) this.open(this.who.value);
+  }
+  open(address) {
+    this.address = address;
+    this.shown = "";
+    this.list.replaceChildren();
+    const p = PEOPLE.get(address);
+    const about = p ? [p.language === "en" ? "English" : "中文", p.community, p.zone, p.status]
+      : ["不在名册 not on the roster"];
+    this.root.querySelector(".number").textContent =
+      [address, ...about.filter(x => x && x !== "active")].join(" · ");
+    const keys = typeof this.keySet === "function" ? this.keySet(p) : this.keySet;
+    this.keys.replaceChildren(...keys.map(([label, text]) => {
+      const b = node("button", "", label);
+      b.type = "button";
+      b.addEventListener("click", () => this.send(text));
+      return b;
+    }));
+    this.refresh();
+  }
+  async refresh() {
+    if (!this.address) return;
+    const address = this.address;
+    let items;
+    try {
+      items = await api("GET", "/sim/api/threads/" + encodeURIComponent(address));
+    } catch (error) {
+      this.list.replaceChildren(node("p", "warn", error.message));
+      this.shown = "";
+      return;
+    }
+    const key = JSON.stringify(items);
+    if (address !== this.address || key === this.shown) return;
+    this.shown = key;
+    this.list.replaceChildren(...items.map(m => this.bubble(m)));
+    this.list.scrollTop = this.list.scrollHeight;
+  }
+  bubble(m) {
+    const b = node("div", "msg " + m.direction);
+    b.append(node("div", "body", m.text));
+    const when = m.at.slice(5, 10).replace("-", "/") + " " + m.at.slice(11, 16);
+    b.append(node("div", "meta", when + " · " + m.segments + " seg"));
+    if (m.direction === "out") {
+      const quick = commands(m.text);
+      if (quick.length) {
+        const row = node("div", "quick");
+        for (const c of quick) {
+          const button = node("button", "", c.trim());
+          button.type = "button";
+          button.addEventListener("click", () => {
+            if (c.endsWith(" ")) { this.input.value = c; this.input.focus(); } else this.send(c);
+          });
+          row.append(button);
+        }
+        b.append(row);
+      }
+    }
+    return b;
+  }
+  async send(text) {
+    try {
+      await api("POST", "/sim/api/messages", {from: this.address, text});
+    } catch (error) {
+      this.list.append(node("p", "warn", error.message));
+      return;
+    }
+    // The reply is usually a moment behind: look often for a little while.
+    for (let i = 1; i <= 8; i++) setTimeout(() => this.refresh(), 250 * i);
+  }
+}
+
+const chats = [
+  new Chat("phone", p => KEYS[p && p.language === "en" ? "en" : "zh"]),
+  new Chat("lead", LEAD_KEYS),
+  new Chat("office", LEAD_KEYS),
+];
+setInterval(() => chats.forEach(c => c.refresh()), 1200);
+
+// The clock: the simulator's time, ticking here between reads.
+const clockText = new Intl.DateTimeFormat("zh-CN", {timeZone: ZONE, month: "numeric",
+  day: "numeric", weekday: "short", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  hour12: false});
+let skew = 0;
+let simDay = "";
+async function readClock(fillInput) {
+  const c = await api("GET", "/sim/api/clock");
+  skew = Date.parse(c.now) - Date.now();
+  simDay = c.local.slice(0, 10);
+  const input = document.getElementById("at");
+  if (fillInput || !input.value) input.value = c.local;
+  drawPresets();
+  showClock();
+}
+function showClock() {
+  document.getElementById("now").textContent = clockText.format(new Date(Date.now() + skew));
+}
+function drawPresets() {
+  const box = document.getElementById("presets");
+  box.replaceChildren(...PRESETS.map(([job, time]) => {
+    const b = node("button", "", job + " " + time);
+    b.type = "button";
+    b.addEventListener("click", () => {
+      document.getElementById("job").value = job;
+      document.getElementById("at").value = simDay + "T" + time;
+    });
+    return b;
+  }));
+}
+function report(text) { document.getElementById("result").textContent = text; }
+document.getElementById("clock").addEventListener("submit", async event => {
+  event.preventDefault();
+  const job = document.getElementById("job").value;
+  const at = document.getElementById("at").value;
+  try {
+    const r = await api("POST", "/sim/api/jobs/" + job, {at});
+    const who = r.queued.map(q => q.to).join("、");
+    let text = job + " @ " + r.at.slice(5, 16).replace("T", " ") + ": ";
+    text += r.queued.length ? r.queued.length + " queued → " + who : "nothing new to send";
+    if (r.held_until && r.queued.length) {
+      text += " (quiet hours: held until " + r.held_until.slice(11, 16) + ")";
+    }
+    report(text);
+  } catch (error) { report(error.message); }
+  await readClock(false);
+  chats.forEach(c => c.refresh());
+});
+document.getElementById("move").addEventListener("click", async () => {
+  try {
+    await api("POST", "/sim/api/clock", {at: document.getElementById("at").value});
+    report("clock moved");
+  } catch (error) { report(error.message); }
+  await readClock(false);
+});
+readClock(true);
+setInterval(showClock, 1000);
+setInterval(() => readClock(false), 15000);
+</script>
+</body>
+</html>
+"""
