@@ -17,7 +17,8 @@ from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import SERVICE_NUMBER, new_sid, seed_street, service_settings, sign, sms_form
 
 pytestmark = pytest.mark.process
-READY = b"Application startup complete"
+# uvicorn logs "Application startup complete" before it binds the port; this line comes after.
+READY = b"Uvicorn running on"
 
 
 def free_port() -> int:

@@ -3,7 +3,7 @@
 It is woken at once when a transaction that queued messages commits (so a reply leaves within
 milliseconds), and otherwise looks again every OUTBOX_POLL_SECONDS for retries that fell due
 and for rows written by other processes (the CLI, another replica). Each round claims, per
-channel, what the channel's rate allows in about a second, sends those concurrently within the
+channel, what the channel's rate allows in about a second, sends those in order within the
 rate, and records all their results in one transaction.
 """
 
@@ -178,7 +178,10 @@ class Dispatcher:
         pacer = self._pacers[channel]
         batch = await outbox_store.claim_due(self._clock(), channel, pacer.claim_size)
         if batch:
-            outcomes = await asyncio.gather(*(self._send(claimed) for claimed in batch))
+            # One after another, in claim order: a person's replies must never overtake each
+            # other, and order is what people (and transcripts) read. The claim and the results
+            # are still one statement each for the whole batch.
+            outcomes = [await self._send(claimed) for claimed in batch]
             addresses = [claimed.message.address for claimed in batch]
             await outbox_store.record(outcomes, addresses, self._clock())
         return len(batch)
