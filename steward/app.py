@@ -96,6 +96,7 @@ def create_app(
             build_senders(settings, telegram_channel),
             rates={"sms": settings.TWILIO_MPS, "telegram": 30.0},
             max_attempts=settings.OUTBOX_MAX_ATTEMPTS,
+            in_flight=settings.OUTBOX_SENDS_IN_FLIGHT,
             poll_seconds=settings.OUTBOX_POLL_SECONDS,
             lease=lease,
             metrics=metrics,

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # Delivery tuning.
     OUTBOX_MAX_ATTEMPTS: int = Field(default=8, gt=0)
     OUTBOX_POLL_SECONDS: float = Field(default=5.0, gt=0)
+    # Sends in flight at once per channel (within its rate); a person's own messages always go
+    # one after another. 1 sends strictly in queue order.
+    OUTBOX_SENDS_IN_FLIGHT: int = Field(default=4, ge=1, le=64)
     OUTBOX_LEASE_SECONDS: int = Field(default=120, gt=0)
     MAX_WEBHOOK_BYTES: int = Field(default=64 * 1024, gt=0)
 

@@ -41,6 +41,8 @@ def service_settings(database_url: str, fake: FakeTwilio, **overrides: object) -
         "TWILIO_MPS": 1000.0,
         "TIMEZONE": "Asia/Shanghai",
         "SCHEDULER": False,  # tests drive jobs by hand; none must run behind their back
+        # One send at a time: transcripts read the stand-in's messages in the order sent.
+        "OUTBOX_SENDS_IN_FLIGHT": 1,
     }
     values.update(overrides)
     return load_settings(**values)

@@ -302,3 +302,27 @@ async def test_stopping_at_any_moment_leaves_the_database_usable(
             for _ in range(yields):
                 await asyncio.sleep(0)
         assert await asyncio.wait_for(Street.all().count(), 5) == 1
+
+
+async def test_sends_overlap_across_people_but_never_for_one_person(
+    db: str, twilio: FakeTwilio
+) -> None:
+    street = await seed_street()
+    settings = service_settings(db, twilio, OUTBOX_SENDS_IN_FLIGHT=4)
+    async with running_service(settings, twilio, background=False) as svc:
+        async with in_transaction() as conn:
+            for address, body in [
+                (street.wang.phone, "第一条"),
+                (street.wang.phone, "第二条"),
+                (street.li.phone, "one"),
+            ]:
+                await outbox_store.enqueue(NewMessage("sms", address, body, "reply"), utc(T0), conn)
+        twilio.hang()
+        drain = asyncio.create_task(svc.drain())
+        # Wang's first and Li's message are at Twilio together; Wang's second waits its turn.
+        await asyncio.to_thread(twilio.wait_for_request, 5.0, 2)
+        assert twilio.held_count == 2
+        twilio.release()
+        await drain
+    assert [m.body for m in twilio.messages if m.to == street.wang.phone] == ["第一条", "第二条"]
+    assert [m.body for m in twilio.messages if m.to == street.li.phone] == ["one"]

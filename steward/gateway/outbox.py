@@ -3,8 +3,9 @@
 It is woken at once when a transaction that queued messages commits (so a reply leaves within
 milliseconds), and otherwise looks again every OUTBOX_POLL_SECONDS for retries that fell due
 and for rows written by other processes (the CLI, another replica). Each round claims, per
-channel, what the channel's rate allows in about a second, sends those in order within the
-rate, and records all their results in one transaction.
+channel, what the channel's rate allows in about a second, sends up to OUTBOX_SENDS_IN_FLIGHT
+of them at once within the rate (a person's own messages one after another), and records all
+their results in one transaction.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class Dispatcher:
         rates: Mapping[str, float],
         max_attempts: int,
         poll_seconds: float,
+        in_flight: int = 1,
         lease: timedelta = timedelta(minutes=2),
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -100,6 +102,7 @@ class Dispatcher:
             for name in self._senders
         }
         self._max_attempts = max_attempts
+        self._in_flight = in_flight
         self._poll = poll_seconds
         self._lease = lease
         self._metrics = metrics or Metrics()
@@ -178,13 +181,32 @@ class Dispatcher:
         pacer = self._pacers[channel]
         batch = await outbox_store.claim_due(self._clock(), channel, pacer.claim_size)
         if batch:
-            # One after another, in claim order: a person's replies must never overtake each
-            # other, and order is what people (and transcripts) read. The claim and the results
-            # are still one statement each for the whole batch.
-            outcomes = [await self._send(claimed) for claimed in batch]
+            outcomes = await self._send_all(batch)
             addresses = [claimed.message.address for claimed in batch]
             await outbox_store.record(outcomes, addresses, self._clock())
         return len(batch)
+
+    async def _send_all(self, batch: list[Claimed]) -> list[SendOutcome]:
+        """Send a claimed batch, up to `in_flight` at once, in claim order per address: a
+        person's replies never overtake each other."""
+        if self._in_flight == 1:
+            return [await self._send(claimed) for claimed in batch]
+        slots = asyncio.Semaphore(self._in_flight)
+        previous: dict[str, asyncio.Task[SendOutcome]] = {}
+
+        async def one(claimed: Claimed, before: asyncio.Task[SendOutcome] | None) -> SendOutcome:
+            if before is not None:
+                await asyncio.wait({before})
+            async with slots:
+                return await self._send(claimed)
+
+        tasks = []
+        for claimed in batch:
+            address = claimed.message.address
+            task = asyncio.create_task(one(claimed, previous.get(address)))
+            previous[address] = task
+            tasks.append(task)
+        return list(await asyncio.gather(*tasks))
 
     async def _send(self, claimed: Claimed) -> SendOutcome:
         message, attempts = claimed.message, claimed.attempts + 1
