@@ -8,7 +8,6 @@ the suite runs; the simulator's own clock moves forward from it when a job runs 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import time_machine
+from starlette.applications import Starlette
 
 from steward.app import build_senders, create_app
 from steward.clock import system_clock, utcnow
@@ -47,36 +47,34 @@ def sim_settings(database_url: str, **overrides: object) -> Settings:
 
 
 @asynccontextmanager
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def client(settings: Settings) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
     app = create_app(settings, own_database=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sim") as http:
-            yield http
+            yield app, http
 
 
 @dataclass
 class Sim:
     http: httpx.AsyncClient
     street: Street1
+    app: Starlette
 
     async def text(self, sender: str, text: str) -> httpx.Response:
         response = await self.http.post("/sim/api/messages", json={"from": sender, "text": text})
         assert response.status_code == 202, response.text
         return response
 
-    async def thread(self, address: str, count: int, deadline: float = 10.0) -> list[Any]:
-        """The thread once it holds `count` messages (polled until the deadline)."""
-        loop = asyncio.get_running_loop()
-        until = loop.time() + deadline
-        while True:
-            response = await self.http.get(f"/sim/api/threads/{address}")
-            assert response.status_code == 200, response.text
-            items: list[Any] = response.json()
-            if len(items) >= count:
-                return items
-            assert loop.time() < until, f"{address} has {items}, expected {count} messages"
-            await asyncio.sleep(0.02)
+    async def thread(self, address: str, count: int) -> list[Any]:
+        """The thread once everything stored is processed and sent; it must hold `count`."""
+        await self.app.state.processor.drain()
+        await self.app.state.dispatcher.drain()
+        response = await self.http.get(f"/sim/api/threads/{address}")
+        assert response.status_code == 200, response.text
+        items: list[Any] = response.json()
+        assert len(items) >= count, f"{address} has {items}, expected {count} messages"
+        return items
 
     async def job(self, name: str, at: str) -> dict[str, Any]:
         response = await self.http.post(f"/sim/api/jobs/{name}", json={"at": at})
@@ -89,8 +87,8 @@ class Sim:
 async def sim(db: str) -> AsyncIterator[Sim]:
     with time_machine.travel(MONDAY_MORNING, tick=True):
         street = await seed_street()
-        async with client(sim_settings(db)) as http:
-            yield Sim(http, street)
+        async with client(sim_settings(db)) as (app, http):
+            yield Sim(http, street, app)
 
 
 async def test_a_text_is_answered_through_the_outbox(sim: Sim) -> None:
@@ -238,7 +236,7 @@ async def test_bad_input_is_a_4xx_with_the_reason(
 
 async def test_the_clock_is_given_back_when_the_app_stops(db: str) -> None:
     month_on = system_clock() + timedelta(days=30)
-    async with client(sim_settings(db)) as http:
+    async with client(sim_settings(db)) as (_, http):
         moved = await http.post("/sim/api/clock", json={"at": month_on.isoformat()})
         assert moved.status_code == 200
         assert utcnow() >= month_on  # every "now" of the product, while the simulator runs
@@ -246,7 +244,7 @@ async def test_the_clock_is_given_back_when_the_app_stops(db: str) -> None:
 
 
 async def test_off_unless_enabled(db: str) -> None:
-    async with client(sim_settings(db, SIMULATOR=False)) as http:
+    async with client(sim_settings(db, SIMULATOR=False)) as (_, http):
         for method, path in (
             ("GET", "/"),
             ("GET", "/sim"),
