@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from tests.fakes.twilio_api import FakeTwilio
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICE_NUMBER = "+8610000000000"
+
 # uvicorn logs "Application startup complete" before it binds the socket, "running on" after.
 READY = b"Uvicorn running on"
 TIMEZONE = "Asia/Shanghai"
@@ -108,31 +108,6 @@ def new_sid() -> str:
     return f"SM{os.getpid():08x}{next(_sids):024x}"
 
 
-def sms_form(sender: str, body: str, sid: str) -> dict[str, str]:
-    """The fields Twilio posts for an incoming SMS (blank ones included, as Twilio does)."""
-    return {
-        "ToCountry": "CN",
-        "ToState": "",
-        "SmsMessageSid": sid,
-        "NumMedia": "0",
-        "ToCity": "",
-        "FromZip": "",
-        "SmsSid": sid,
-        "FromState": "",
-        "SmsStatus": "received",
-        "FromCity": "",
-        "Body": body,
-        "FromCountry": "CN",
-        "To": SERVICE_NUMBER,
-        "ToZip": "",
-        "NumSegments": "1",
-        "MessageSid": sid,
-        "AccountSid": "AC" + "0" * 32,
-        "From": sender,
-        "ApiVersion": "2010-04-01",
-    }
-
-
 @dataclass(frozen=True)
 class Webhook:
     """One prepared POST: the encoded form and its headers (signature included)."""
@@ -151,6 +126,8 @@ def signed_webhooks(
 ) -> list[Webhook]:
     """Sign each (sender, text) as Twilio would, against PUBLIC_BASE_URL + path."""
     from twilio.request_validator import RequestValidator
+
+    from tests.harness import sms_form  # the suite's form: one idea of what Twilio posts
 
     validator = RequestValidator(auth_token)
     prepared = []
@@ -270,6 +247,8 @@ def run_cli(args: Sequence[str], env: dict[str, str], cwd: Path, timeout: float 
 def serve_env(
     database_url: str, fake: FakeTwilio, public_base: str, **extra: str
 ) -> dict[str, str]:
+    from tests.harness import SERVICE_NUMBER
+
     return cli_env(
         database_url,
         PUBLIC_BASE_URL=public_base,

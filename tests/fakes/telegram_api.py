@@ -64,6 +64,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.server import ReadyServer
+
 DEFAULT_TOKEN = "7000000001:AAF4ke-T0ken_for_the_Telegram_stand-in"
 DEFAULT_BOT_USERNAME = "alley_steward_test_bot"
 # tests/fakes/telegram_api.py -> parents[3] is the directory holding the repo and shared/.
@@ -416,20 +418,6 @@ class _Own(Enum):
 OWN_ID = _Own.ID
 
 
-class _Server(uvicorn.Server):
-    """uvicorn that says when it listens, so start() waits on an event instead of a clock."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        self.loop = asyncio.get_running_loop()
-        await super().startup(sockets=sockets)
-        self.ready.set()
-
-
 # --- the stand-in -------------------------------------------------------------------------
 
 
@@ -454,7 +442,7 @@ class FakeTelegram:
         self._default_transport = webhook_transport
         self.webhook_transport = webhook_transport
         self._cond = threading.Condition()
-        self._server: _Server | None = None
+        self._server: ReadyServer | None = None
         self._thread: threading.Thread | None = None
         self._port = 0
         self._update_ids = itertools.count(70_001)
@@ -502,7 +490,7 @@ class FakeTelegram:
             ws="none",
             timeout_graceful_shutdown=2,
         )
-        self._server = _Server(config)
+        self._server = ReadyServer(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="fake-telegram", daemon=True
         )

@@ -32,6 +32,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.fakes.server import ReadyServer
+
 DEFAULT_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 DEFAULT_AUTH_TOKEN = "fake-twilio-auth-token"
 API_VERSION = "2010-04-01"
@@ -135,20 +137,6 @@ def _rfc2822_now() -> str:
     return format_datetime(datetime.now(UTC).replace(microsecond=0), usegmt=False)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn that says when it listens, so start() waits on an event instead of a clock."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        self.loop = asyncio.get_running_loop()
-        await super().startup(sockets=sockets)
-        self.ready.set()
-
-
 class FakeTwilio:
     """Twilio's Messages API on 127.0.0.1, run in a background thread."""
 
@@ -160,7 +148,7 @@ class FakeTwilio:
         self.requests: list[RecordedRequest] = []
         self.messages: list[FakeMessage] = []
         self._cond = threading.Condition()
-        self._server: _Server | None = None
+        self._server: ReadyServer | None = None
         self._thread: threading.Thread | None = None
         self._port = 0
         self._clear_controls()
@@ -189,7 +177,7 @@ class FakeTwilio:
             ws="none",
             timeout_graceful_shutdown=2,
         )
-        self._server = _Server(config)
+        self._server = ReadyServer(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="fake-twilio", daemon=True
         )
