@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from steward.cli.assess import assess
+from steward.cli.chats import chats
 from steward.cli.demo import demo
 from steward.cli.digest import digest
 from steward.cli.export import export
@@ -36,6 +37,7 @@ for command in (
     points,
     assess,
     export,
+    chats,
 ):
     cli.add_command(command)
 

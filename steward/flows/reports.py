@@ -287,6 +287,7 @@ def alerts_for(
             _alert_text(report, reporter, person.language, rules),
             "alert",
             f"report_alert:{report.number}:{person.volunteer_id}",
+            card=report.number,
         )
         for person in _alerted(report, reporter, rc)
     )

@@ -328,6 +328,8 @@ class Notice:
     body: str
     kind: str
     dedupe_key: str | None = None
+    # A new report's alert: in a bound lead group it becomes a card with buttons for it.
+    card: int | None = None
 
 
 @dataclass(frozen=True)

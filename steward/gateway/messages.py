@@ -34,6 +34,20 @@ class InboundMessage:
     contact_user_id: int | None = None
     location: tuple[float, float] | None = None
     language_code: str | None = None  # the sender's app language, as Telegram reports it
+    group: GroupPost | None = None  # Telegram: said in a group (a command, a button, a reply)
+
+
+@dataclass(frozen=True)
+class GroupPost:
+    """Telegram: who wrote in which group, and what a button press or a reply was about."""
+
+    user_id: int
+    user_name: str
+    title: str
+    callback_id: str | None = None  # a button press (its data is the message text)
+    message_id: int | None = None  # the bot's message the button was on
+    card_text: str | None = None  # that message's text, to edit it
+    reply_to_text: str | None = None  # the bot's message this one answers
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,7 @@ class OutboundMessage:
     body: str
     outbox_id: int
     keyboard: str | None = None  # Telegram: a named reply keyboard to show with it
+    edit_message_id: int | None = None  # Telegram: replace this message of ours with it
 
 
 @dataclass(frozen=True)

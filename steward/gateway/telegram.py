@@ -23,13 +23,25 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from telegram import Bot, KeyboardButton, Message, ReplyKeyboardMarkup, Update
+from telegram import (
+    Bot,
+    CallbackQuery,
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    Update,
+)
 from telegram.error import BadRequest as TelegramBadRequest
 from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder
 
 from steward.clock import utcnow
+from steward.flows.groups import card_buttons
 from steward.gateway.messages import (
+    GroupPost,
     InboundMessage,
     Media,
     OutboundMessage,
@@ -71,10 +83,22 @@ def chat_of(address: str) -> int:
     return int(address.split(":", 1)[1])
 
 
-def reply_keyboard(name: str | None) -> ReplyKeyboardMarkup | None:
-    """The reply keyboard a stored keyboard name ("main:zh", "contact:en") stands for."""
+Markup = ReplyKeyboardMarkup | InlineKeyboardMarkup | ForceReply
+
+
+def reply_keyboard(name: str | None) -> Markup | None:
+    """The keyboard a stored keyboard name stands for: a private chat's reply keyboard
+    ("main:zh", "contact:en"), a report card's buttons ("card:12:zh"), or "answer" (the
+    group member who pressed 办结 is asked to reply)."""
     if not name:
         return None
+    if name == "answer":
+        return ForceReply(selective=False)
+    buttons = card_buttons(name)
+    if buttons is not None:
+        return InlineKeyboardMarkup(
+            [[InlineKeyboardButton(label, callback_data=data) for label, data in buttons]]
+        )
     kind, _, language = name.partition(":")
     language = "en" if language == "en" else "zh"
     if kind == "contact":
@@ -89,10 +113,16 @@ def reply_keyboard(name: str | None) -> ReplyKeyboardMarkup | None:
 async def inbound_from_update(
     update: Update, received_at: datetime, photos: PhotoStore
 ) -> InboundMessage | None:
-    """Our message for a private-chat update; None for what we do not handle (yet)."""
+    """Our message for an update; None for what we do not handle (channel posts, edits)."""
+    if update.callback_query is not None:
+        return _button_press(update, update.callback_query, received_at)
     msg: Message | None = update.message
-    if msg is None or msg.chat.type != "private":
-        return None  # group work (commands, report cards) comes with the lead groups
+    if msg is None:
+        return None
+    if msg.chat.type in ("group", "supergroup"):
+        return _group_message(update, msg, received_at)
+    if msg.chat.type != "private":
+        return None
     contact = msg.contact
     location = msg.location
     media: tuple[Media, ...] = ()
@@ -109,6 +139,57 @@ async def inbound_from_update(
         contact_user_id=contact.user_id if contact else None,
         location=(location.latitude, location.longitude) if location else None,
         language_code=msg.from_user.language_code if msg.from_user else None,
+    )
+
+
+def _group_message(update: Update, msg: Message, received_at: datetime) -> InboundMessage | None:
+    """A command in a group, or an answer to one of our questions there (privacy mode shows
+    the bot nothing else)."""
+    if msg.from_user is None or msg.from_user.is_bot:
+        return None
+    answered = msg.reply_to_message
+    return InboundMessage(
+        channel=CHANNEL,
+        address=address_of(msg.chat.id),
+        text=msg.text or msg.caption or "",
+        external_id=str(update.update_id),
+        received_at=received_at,
+        language_code=msg.from_user.language_code,
+        group=GroupPost(
+            user_id=msg.from_user.id,
+            user_name=msg.from_user.full_name,
+            title=msg.chat.title or "",
+            reply_to_text=(
+                answered.text
+                if answered is not None and answered.from_user and answered.from_user.is_bot
+                else None
+            ),
+        ),
+    )
+
+
+def _button_press(
+    update: Update, query: CallbackQuery, received_at: datetime
+) -> InboundMessage | None:
+    """A press on a report card's button, as a message whose text is the button's data."""
+    card = query.message
+    if card is None or not isinstance(card, Message) or card.chat.type == "private":
+        return None
+    return InboundMessage(
+        channel=CHANNEL,
+        address=address_of(card.chat.id),
+        text=query.data or "",
+        external_id=str(update.update_id),
+        received_at=received_at,
+        language_code=query.from_user.language_code,
+        group=GroupPost(
+            user_id=query.from_user.id,
+            user_name=query.from_user.full_name,
+            title=card.chat.title or "",
+            callback_id=query.id,
+            message_id=card.message_id,
+            card_text=card.text,
+        ),
     )
 
 
@@ -142,10 +223,11 @@ class TelegramSender:
 
     async def send(self, message: OutboundMessage) -> SendResult:
         chat_id = chat_of(message.address)
+        markup = reply_keyboard(message.keyboard)
         try:
-            sent = await self._bot.send_message(
-                chat_id, message.body, reply_markup=reply_keyboard(message.keyboard)
-            )
+            if message.edit_message_id is not None:
+                return await self._edit(chat_id, message, markup)
+            sent = await self._bot.send_message(chat_id, message.body, reply_markup=markup)
         except RetryAfter as exc:
             raise RetryableSendError(
                 f"Telegram flood control: {exc}", code="429", retry_after=_seconds(exc.retry_after)
@@ -158,6 +240,23 @@ class TelegramSender:
         except (TimedOut, NetworkError) as exc:
             raise RetryableSendError(f"Telegram unreachable: {exc}") from exc
         return SendResult(provider_id=f"tg:{chat_id}:{sent.message_id}", status="sent")
+
+    async def _edit(
+        self, chat_id: int, message: OutboundMessage, markup: Markup | None
+    ) -> SendResult:
+        """Replace a message of ours (a report card after a button press)."""
+        assert message.edit_message_id is not None
+        inline = markup if isinstance(markup, InlineKeyboardMarkup) else None
+        try:
+            await self._bot.edit_message_text(
+                message.body, chat_id, message.edit_message_id, reply_markup=inline
+            )
+        except TelegramBadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+        # Its own id: the card's message keeps the id of the send that made it.
+        provider_id = f"tg:{chat_id}:{message.edit_message_id}:edit{message.outbox_id}"
+        return SendResult(provider_id=provider_id, status="sent")
 
     async def close(self) -> None:
         """The bot's HTTP client closes with the Application (TelegramChannel.stop)."""
@@ -216,9 +315,20 @@ class TelegramChannel:
             if inbound is not None:
                 is_new = await accept(inbound)
                 self._metrics.inbound.labels(CHANNEL, "new" if is_new else "duplicate").inc()
+                await self._answer_button(inbound)
             return JSONResponse({"ok": True})
 
         return [Route(WEBHOOK_PATH, webhook, methods=["POST"])]
+
+    async def _answer_button(self, inbound: InboundMessage) -> None:
+        """Stop the pressed button's spinner once the press is stored; what it did follows as
+        an edit of the card. Best effort: an unanswered press only spins a while longer."""
+        if inbound.group is None or inbound.group.callback_id is None:
+            return
+        try:
+            await self.bot.answer_callback_query(inbound.group.callback_id)
+        except TelegramError as exc:
+            log.info("could not answer a button press: %s", exc)
 
     def _parse(self, body: bytes) -> Update:
         try:
@@ -270,6 +380,7 @@ class TelegramChannel:
                     inbound = await inbound_from_update(update, utcnow(), self.photos)
                     if inbound is not None and self._accept is not None:
                         await self._accept(inbound)
+                        await self._answer_button(inbound)
                     offset = update.update_id + 1
             except asyncio.CancelledError:
                 raise

@@ -22,5 +22,4 @@ async def on_status(
         notices = delivery.after_failed_sms(
             moved.outbox_id, moved.person, moved.body, moved.kind, moved.leads
         )
-        for notice in notices:
-            await outbox_store.enqueue(outbox_store.from_notice(notice), now, conn)
+        await outbox_store.enqueue_notices(notices, now, conn)

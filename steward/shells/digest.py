@@ -14,7 +14,7 @@ from steward.flows.digest import digest_sms, digest_text
 from steward.flows.state import Notice
 from steward.settings import Settings
 from steward.storage import digest_store, jobs_store
-from steward.storage.outbox_store import enqueue, from_notice
+from steward.storage.outbox_store import enqueue_routed
 from steward.storage.unit import Topic, UnitOfWork
 
 
@@ -64,12 +64,8 @@ async def _enqueue(
     notices: list[Notice], now: datetime, not_before: datetime, units: UnitOfWork
 ) -> list[Notice]:
     """Queue the digests in one transaction; return those not queued before."""
-    queued = []
     async with units.transaction(Topic.OUTBOX) as conn:
-        for notice in notices:
-            if await enqueue(from_notice(notice, not_before=not_before), now, conn) is not None:
-                queued.append(notice)
-    return queued
+        return await enqueue_routed(notices, now, conn, not_before=not_before)
 
 
 class UnknownStreet(LookupError):

@@ -17,6 +17,7 @@ from steward.clock import utcnow
 from steward.flows import grammar, inbox
 from steward.metrics import Metrics
 from steward.settings import Settings
+from steward.shells import groups
 from steward.storage import context, effects, inbound
 from steward.storage.db import savepoint
 from steward.storage.models import InboundMessage
@@ -33,6 +34,8 @@ STOP_GRACE_SECONDS = 20.0
 
 async def process_row(row: InboundMessage, rules: Settings, conn: Connection) -> str:
     """Decide and apply one stored message inside the caller's transaction; return its intent."""
+    if row.details and "group" in row.details:
+        return await groups.process_group_row(row, rules, conn)
     vol = await context.find_volunteer(row.address, conn)
     step = context.conversation(vol) if vol is not None else None
     parsed = grammar.parse(row.text)

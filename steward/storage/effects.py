@@ -41,7 +41,7 @@ from steward.storage.models import (
     Volunteer,
     VolunteerStatus,
 )
-from steward.storage.outbox_store import PRIORITY, NewMessage, enqueue, from_notice
+from steward.storage.outbox_store import PRIORITY, NewMessage, enqueue, enqueue_notices
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,7 @@ async def apply_outcome(
     applying = Applying(row, vol, now, conn)
     for effect in outcome.effects:
         await APPLIERS[type(effect)](effect, applying)
-    for notice in outcome.notices:
-        await enqueue(from_notice(notice), now, conn)
+    await enqueue_notices(outcome.notices, now, conn)
     replied = False
     if outcome.reply is not None:
         msg = NewMessage(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +48,8 @@ def _details(msg: Inbound) -> dict[str, Any] | None:
         details["location"] = list(msg.location)
     if msg.language_code:
         details["language_code"] = msg.language_code
+    if msg.group is not None:
+        details["group"] = asdict(msg.group)
     return details or None
 
 

@@ -43,7 +43,7 @@ from steward.storage.models import (
     VolunteerStatus,
     Zone,
 )
-from steward.storage.outbox_store import enqueue, from_notice
+from steward.storage.outbox_store import enqueue_routed
 from steward.storage.unit import Topic, UnitOfWork
 
 
@@ -104,11 +104,7 @@ async def apply_plan(
 async def _enqueue_all(
     notices: tuple[Notice, ...], now: datetime, not_before: datetime, conn: BaseDBAsyncClient
 ) -> list[Notice]:
-    queued = []
-    for notice in notices:
-        if await enqueue(from_notice(notice, not_before=not_before), now, conn) is not None:
-            queued.append(notice)
-    return queued
+    return await enqueue_routed(list(notices), now, conn, not_before=not_before)
 
 
 async def open_sessions() -> list[OpenSessionItem]:

@@ -228,6 +228,8 @@ class OutboxMessage(Model):
     body = fields.TextField()
     kind = fields.CharField(max_length=32)
     keyboard = fields.CharField(max_length=20, null=True)  # a Telegram reply keyboard to show
+    # Telegram: the message of ours this one replaces (a report card after a button press).
+    edit_message_id = fields.BigIntField(null=True)
     # Lower goes first: replies 0, lead alerts 1, nudges 2, digests 3.
     priority = fields.SmallIntField(default=0)
     dedupe_key = fields.CharField(max_length=200, null=True, unique=True)
@@ -422,3 +424,49 @@ class Attachment(Model):
 
     class Meta:
         table = "attachments"
+
+
+class ChatInvite(Model):
+    """A one-time code that binds a Telegram group to a community's leads or a street office."""
+
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=16, unique=True)
+    role = fields.CharEnumField(Role, max_length=10)  # lead or office
+    street: fields.ForeignKeyRelation[Street] = fields.ForeignKeyField(
+        "models.Street", related_name="chat_invites", on_delete=fields.CASCADE
+    )
+    community: fields.ForeignKeyNullableRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="chat_invites", null=True, on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    used_by_chat_id = fields.BigIntField(null=True)
+
+    street_id: int
+    community_id: int | None
+
+    class Meta:
+        table = "chat_invites"
+
+
+class ChatGroup(Model):
+    """A Telegram group bound to a community's leads (role lead) or a street office (office)."""
+
+    id = fields.IntField(primary_key=True)
+    chat_id = fields.BigIntField(unique=True)
+    title = fields.CharField(max_length=200, default="")
+    role = fields.CharEnumField(Role, max_length=10)
+    street: fields.ForeignKeyRelation[Street] = fields.ForeignKeyField(
+        "models.Street", related_name="chat_groups", on_delete=fields.CASCADE
+    )
+    community: fields.ForeignKeyNullableRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="chat_groups", null=True, on_delete=fields.CASCADE
+    )
+    bound_at = fields.DatetimeField()
+
+    street_id: int
+    community_id: int | None
+
+    class Meta:
+        table = "chat_groups"

@@ -15,9 +15,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
+from steward.flows.groups import card_keyboard, mask_phones
 from steward.flows.state import Contact, Notice
 from steward.gateway.messages import OutboundMessage
-from steward.storage import sql
+from steward.storage import chats_store, sql
 from steward.storage.models import (
     OptOut,
     OutboxMessage,
@@ -46,6 +47,7 @@ class NewMessage:
     despite_opt_out: bool = False
     not_before: datetime | None = None  # held until then (quiet hours)
     keyboard: str | None = None
+    edit_message_id: int | None = None  # Telegram: replace this message of ours instead
 
 
 def telegram_address(chat_id: int) -> str:
@@ -73,8 +75,9 @@ def from_notice(notice: Notice, *, not_before: datetime | None = None) -> NewMes
 # unique key decides, also against a concurrent writer, without aborting its transaction).
 _ENQUEUE = """
     INSERT INTO outbox (channel, address, body, kind, priority, dedupe_key, status, attempts,
-                        next_attempt_at, created_at, volunteer_id, in_reply_to_id, keyboard)
-    SELECT ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?
+                        next_attempt_at, created_at, volunteer_id, in_reply_to_id, keyboard,
+                        edit_message_id)
+    SELECT ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?
     WHERE ? OR NOT EXISTS (SELECT 1 FROM opt_outs WHERE address = ?)
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING id
@@ -98,11 +101,110 @@ async def enqueue(msg: NewMessage, now: datetime, conn: BaseDBAsyncClient) -> in
             msg.volunteer_id,
             msg.in_reply_to_id,
             msg.keyboard,
+            msg.edit_message_id,
             msg.despite_opt_out,
             msg.address,
         ],
     )
     return int(rows[0]["id"]) if rows else None
+
+
+async def enqueue_notices(
+    notices: Iterable[Notice],
+    now: datetime,
+    conn: BaseDBAsyncClient,
+    *,
+    not_before: datetime | None = None,
+) -> int:
+    """Queue notices, each to its person, except that what is meant for leads or the office
+    goes to their bound Telegram group instead (one message there, however many leads);
+    return how many were queued."""
+    return len(await enqueue_routed(list(notices), now, conn, not_before=not_before))
+
+
+async def enqueue_routed(
+    notices: list[Notice],
+    now: datetime,
+    conn: BaseDBAsyncClient,
+    *,
+    not_before: datetime | None = None,
+) -> list[Notice]:
+    """As `enqueue_notices`, returning the notices whose message was queued now."""
+    queued = []
+    for notice, msg in await routed(notices, conn, not_before=not_before):
+        if await enqueue(msg, now, conn) is not None:
+            queued.append(notice)
+    return queued
+
+
+async def routed(
+    notices: list[Notice], conn: BaseDBAsyncClient, *, not_before: datetime | None = None
+) -> list[tuple[Notice, NewMessage]]:
+    """The messages for `notices`: by Telegram or SMS to each person, or once to the group
+    that now takes their alerts (phones masked there; a new report's alert becomes a card)."""
+    groups = await chats_store.groups_for((n.to.volunteer_id for n in notices), conn)
+    messages: list[tuple[Notice, NewMessage]] = []
+    seen: set[tuple[int, str]] = set()
+    for notice in notices:
+        chat = groups.get(notice.to.volunteer_id)
+        if chat is None:
+            messages.append((notice, from_notice(notice, not_before=not_before)))
+            continue
+        body = mask_phones(notice.body)
+        if (chat, body) in seen:
+            continue  # the same alert to a second lead: the group has it already
+        seen.add((chat, body))
+        messages.append(
+            (
+                notice,
+                NewMessage(
+                    channel="telegram",
+                    address=telegram_address(chat),
+                    body=body,
+                    kind=notice.kind,
+                    priority=PRIORITY.get(notice.kind, PRIORITY["alert"]),
+                    dedupe_key=_group_key(notice, chat),
+                    not_before=not_before,
+                    keyboard=card_keyboard(notice.card, notice.to.language)
+                    if notice.card
+                    else None,
+                ),
+            )
+        )
+    return messages
+
+
+def _group_key(notice: Notice, chat: int) -> str | None:
+    """A lead's copy of an alert is keyed by the lead ("report_alert:12:7"); the group's copy
+    by the group, so that every lead's copy is the same one message."""
+    key = notice.dedupe_key
+    if key is None:
+        return None
+    person = f":{notice.to.volunteer_id}"
+    if key.endswith(person):
+        key = key[: -len(person)]
+    return f"{key}:group{chat}"
+
+
+async def find_card(
+    address: str, report_number: int, conn: BaseDBAsyncClient
+) -> tuple[int, str] | None:
+    """The Telegram message id and text of the card we sent a group for a report, if sent."""
+    rows = await (
+        OutboxMessage.filter(
+            address=address,
+            keyboard__startswith=f"card:{report_number}:",
+            provider_id__isnull=False,
+            edit_message_id__isnull=True,
+        )
+        .using_db(conn)
+        .order_by("-id")
+        .limit(1)
+    )
+    if not rows or rows[0].provider_id is None:
+        return None
+    # "tg:<chat>:<message id>" (see gateway.telegram.TelegramSender)
+    return int(rows[0].provider_id.rsplit(":", 1)[1]), rows[0].body
 
 
 @dataclass(frozen=True)
@@ -157,7 +259,8 @@ async def claim_due(now: datetime, channel: str, limit: int) -> list[Claimed]:
         )
     return [
         Claimed(
-            OutboundMessage(r.channel, r.address, r.body, int(r.id), r.keyboard), int(r.attempts)
+            OutboundMessage(r.channel, r.address, r.body, int(r.id), r.keyboard, r.edit_message_id),
+            int(r.attempts),
         )
         for r in rows
     ]

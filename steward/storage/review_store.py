@@ -20,7 +20,7 @@ from steward.storage.models import (
     VolunteerStatus,
     Zone,
 )
-from steward.storage.outbox_store import enqueue, from_notice
+from steward.storage.outbox_store import enqueue_notices
 from steward.storage.unit import Topic, UnitOfWork
 
 
@@ -72,12 +72,14 @@ async def person(vol: Volunteer, conn: BaseDBAsyncClient | None = None) -> Perso
     )
 
 
-async def flagged() -> list[Flagged]:
-    """Everyone awaiting the office's decision, with their recent settled days."""
+async def flagged(street_id: int | None = None) -> list[Flagged]:
+    """Everyone awaiting the office's decision (of one street, or all), with their recent
+    settled days."""
     result = []
-    for vol in await Volunteer.filter(status=VolunteerStatus.FLAGGED).order_by(
-        "community_id", "name"
-    ):
+    query = Volunteer.filter(status=VolunteerStatus.FLAGGED)
+    if street_id is not None:
+        query = query.filter(street_id=street_id)
+    for vol in await query.order_by("community_id", "name"):
         days = AttendanceDay.filter(volunteer_id=vol.id)
         if vol.ladder_reset_on is not None:
             days = days.filter(local_date__gt=vol.ladder_reset_on)
@@ -106,7 +108,4 @@ async def store_decision(decision: Decision, now: datetime, conn: BaseDBAsyncCli
     if decision.leave_pair:
         vol.pair_id = None  # the pair keeps its code and zone: a vacancy to fill (递补)
     await vol.save(using_db=conn)
-    queued = 0
-    for notice in decision.notices:
-        queued += await enqueue(from_notice(notice), now, conn) is not None
-    return queued
+    return await enqueue_notices(decision.notices, now, conn)
