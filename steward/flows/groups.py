@@ -129,7 +129,7 @@ def mask_phones(text: str) -> str:
 
     def hide(match: re.Match[str]) -> str:
         if match.group(2):
-            return f"{match.group(1) or ''}{match.group(2)}****{match.group(4)}"
+            return f"{match.group(2)}****{match.group(4)}"  # 138****5678, as SPEC §6 shows
         return f"{match.group(5)}****{match.group(7)}"
 
     return _PHONE.sub(hide, text)
@@ -265,6 +265,14 @@ GROUP_TEXTS: dict[str, dict[str, str]] = {
     "reports_head": {"zh": "{place}待办上报{count}条：", "en": "{place}: {count} open reports"},
     "roster_head": {"zh": "{place}名册（{count}组）：", "en": "{place} roster ({count} pairs):"},
     "roster_vacancy": {"zh": "空缺", "en": "vacancy"},
+    "points_beyond_balance": {
+        "zh": "{name}现有{balance}分，不够兑换{asked}分。",
+        "en": "{name} has {balance} points, not enough to redeem {asked}.",
+    },
+    "points_no_such_person": {
+        "zh": "本街道名册上没有“{name}”，请核对姓名或用手机号。",
+        "en": "Nobody called {name} in this street; check the name or use the phone number.",
+    },
 }
 
 

@@ -20,7 +20,7 @@ from steward.clock import local_date
 from steward.flows import groups, inbox
 from steward.flows import office as office_rules
 from steward.flows.digest import digest_text
-from steward.flows.state import MoveReport, Outcome, Reply
+from steward.flows.state import MoveReport, Outcome, Reply, SenderHistory
 from steward.settings import Settings
 from steward.shells import points as points_shell
 from steward.shells import review as review_shell
@@ -153,6 +153,8 @@ async def _lead_command(
         return await _answer(row, body, "group_refused", conn)
     needs = inbox.needs(parsed, None, False)
     ctx = await context.load(row, vol, None, parsed, needs, rules, conn)
+    # The loop guards read an address's traffic; a group's is many people's commands.
+    ctx = replace(ctx, history=SenderHistory())
     outcome = inbox.decide(ctx, parsed, rules)
     edited = await _edit_card(row, outcome, command, post, who, conn)
     reply = outcome.reply
@@ -294,6 +296,18 @@ async def _points(
             street_id=binding.street_id,
             key=f"telegram:{row.external_id}",
         )
+    except points_shell.BeyondBalance as exc:
+        return groups.render(
+            "points_beyond_balance",
+            who.language,
+            name=exc.holder.contact.name,
+            balance=exc.balance,
+            asked=exc.asked,
+        )
+    except points_shell.AmbiguousName as exc:
+        return exc.listing(mask=True)
+    except points_shell.NoSuchVolunteer:
+        return groups.render("points_no_such_person", who.language, name=person)
     except points_shell.PointsError as exc:
         return str(exc)
     return done.message(who.language, mask=True)

@@ -595,6 +595,19 @@ class FakeTelegram:
             text = f"{command}@{self.bot_username} {rest}".rstrip()
         return await self._message_update(group, user, _text_content(text))
 
+    async def reply_in_group(
+        self, group: FakeChat, user: FakeUser, to: SentMessage, text: str
+    ) -> Delivery:
+        """`user` answers the bot's message `to` in `group` (a reply, which privacy mode lets
+        the bot see)."""
+        with self._cond:
+            stored = self._messages.get(group.id, {}).get(to.message_id)
+            if stored is None:
+                raise ValueError("reply_in_group needs a message of that group")
+            content = {**_text_content(text), "reply_to_message": dict(stored.message)}
+            message = self._store(group, user.to_json(), content, markup=None, from_bot=False)
+        return await self.deliver(self._new_update("message", message))
+
     async def share_contact(
         self,
         user: FakeUser,

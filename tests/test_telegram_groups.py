@@ -1,0 +1,306 @@
+"""Lead and office groups on Telegram (SPEC §6): binding by one-time code, commands, report
+cards with buttons, alerts routed to the group, phones masked. Real PTB client, Bot API
+stand-in; SMS through the Twilio stand-in."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from steward.shells import groups as group_shell
+from steward.storage.models import (
+    ChatGroup,
+    Community,
+    OutboxMessage,
+    PointsEntry,
+    Report,
+    Role,
+    Volunteer,
+)
+from steward.storage.unit import UnitOfWork
+from tests.fakes.telegram_api import FakeChat, FakeTelegram, FakeUser, SentMessage
+from tests.fakes.twilio_api import FakeTwilio
+from tests.harness import Service, Street1, add_office, say, seed_street
+from tests.test_telegram import linked, telegram_service
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+LEAD_GROUP = -100_200
+OFFICE_GROUP = -100_300
+
+
+@pytest.fixture(autouse=True)
+def no_chat_spacing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Telegram's per-chat spacing (3 s a group message) is real time the transcripts would
+    only wait through; the dispatch benchmark measures it against the stand-in's limits."""
+    from steward.gateway import outbox
+
+    monkeypatch.setitem(outbox.SPACINGS, "telegram", outbox.no_spacing)
+
+
+def at(hour: int, minute: int = 0, day: int = 23) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=SHANGHAI)
+
+
+async def code_for(role: str, community: str | None, now: datetime) -> str:
+    made = await group_shell.invite("鼓楼街道", community, role, now, UnitOfWork())
+    return made.code
+
+
+def said(telegram: FakeTelegram, chat: FakeChat, since: int = 0) -> list[str]:
+    return [m.text or "" for m in telegram.messages_to(chat.id)[since:]]
+
+
+async def bound_lead_group(
+    svc: Service, telegram: FakeTelegram, street: Street1, lead: FakeUser
+) -> FakeChat:
+    """The lead links their account in a private chat and binds the community's group."""
+    group = telegram.add_group(LEAD_GROUP, "新开河片长群")
+    await linked(svc, telegram, lead, street.lead.phone)
+    code = await code_for("lead", "新开河社区", at(7, 0))
+    await telegram.group_command(group, lead, f"/bind {code}")
+    await svc.drain()
+    return group
+
+
+async def test_a_group_is_bound_once_by_a_fresh_code(
+    db: str, twilio: FakeTwilio, telegram_api: FakeTelegram
+) -> None:
+    await seed_street()
+    lead = telegram_api.user(7001, "建国")
+    group = telegram_api.add_group(LEAD_GROUP, "新开河片长群")
+    other = telegram_api.add_group(-100_201, "闲聊群")
+    async with telegram_service(db, twilio, telegram_api) as svc:
+        with time_machine.travel(at(7, 0), tick=False):
+            code = await code_for("lead", "新开河社区", at(7, 0))
+            old = await code_for("lead", "新开河社区", at(7, 0) - timedelta(days=8))
+            # Unbound: one line for the day, then silence.
+            await telegram_api.group_command(group, lead, "/today")
+            await telegram_api.group_command(group, lead, "/reports")
+            await svc.drain()
+            await telegram_api.group_command(group, lead, "/bind WRONG123")
+            await telegram_api.group_command(group, lead, f"/bind {old}")
+            await svc.drain()
+            await telegram_api.group_command(
+                group, lead, f"/bind@{telegram_api.bot_username} {code}"
+            )
+            await svc.drain()
+            await telegram_api.group_command(other, lead, f"/bind {code}")
+            await svc.drain()
+    assert said(telegram_api, group) == [
+        "本群尚未绑定。请街道办用 steward chats invite 生成邀请码，再在群里发送 /bind 邀请码。",
+        "邀请码无效，请核对后重发 /bind 邀请码。",
+        "该邀请码已过期（有效期7天），请向街道办申请新码。",
+        "已绑定为新开河社区片长群。新上报、提醒将发到本群。命令：/today /reports /roster",
+    ]
+    assert said(telegram_api, other) == ["该邀请码已被使用，请向街道办申请新码。"]
+    bound = await ChatGroup.all()
+    assert [(g.chat_id, g.role) for g in bound] == [(LEAD_GROUP, "lead")]
+
+
+async def test_a_lead_works_a_report_card_with_its_buttons(
+    db: str, twilio: FakeTwilio, telegram_api: FakeTelegram
+) -> None:
+    street = await seed_street()
+    lead = telegram_api.user(7001, "建国")
+    stranger = telegram_api.user(7002, "路人")
+    async with telegram_service(db, twilio, telegram_api) as svc:
+        with time_machine.travel(at(7, 0), tick=False):
+            group = await bound_lead_group(svc, telegram_api, street, lead)
+        start = len(telegram_api.messages_to(group.id))
+        with time_machine.travel(at(9, 0), tick=False):
+            filed = await say(svc, at(9, 0), street.wang.phone, "报 1 5号楼门口垃圾堆放")
+        assert filed[0].startswith("已收到上报#1")
+        card = telegram_api.messages_to(group.id)[start]
+        assert card.callback_data == ["ack:1", "resolve:1", "reject:1"]
+        assert card.button_texts == ["受理", "办结", "驳回"]
+        assert "#1" in (card.text or "") and "13800138001" not in (card.text or "")
+        # The lead's SMS alert went to the group instead.
+        assert [m.to for m in twilio.messages if m.to == street.lead.phone] == []
+        with time_machine.travel(at(9, 30), tick=False):
+            await telegram_api.press_button(stranger, card, "ack:1")
+            await svc.drain()
+            assert (await Report.get(number=1)).status == "new"
+            await telegram_api.press_button(lead, card, "ack:1")
+            await svc.drain()
+        card = current(telegram_api, card)
+        assert card.text is not None and card.text.endswith("— 已受理（赵建国）")
+        assert card.callback_data == ["resolve:1", "reject:1"]
+        assert (await Report.get(number=1)).status == "acknowledged"
+        with time_machine.travel(at(11, 0), tick=False):
+            await telegram_api.press_button(lead, card, "resolve:1")
+            await svc.drain()
+            question = telegram_api.messages_to(group.id)[-1]
+            assert question.text == "#1 办结：请回复本消息，写明处理结果。"
+            await telegram_api.reply_in_group(group, lead, question, "已清理干净")
+            await svc.drain()
+        card = current(telegram_api, card)
+        assert card.text is not None and card.text.endswith("— 已办结（赵建国）：已清理干净")
+        assert card.callback_data == []
+    assert (await Report.get(number=1)).status == "resolved"
+    assert said(telegram_api, group, start)[1:] == [
+        "路人，请先私聊本机器人并分享手机号完成绑定，再在群里使用命令。",
+        "#1 办结：请回复本消息，写明处理结果。",
+    ]
+    to_wang = [m.body for m in twilio.messages if m.to == street.wang.phone]
+    assert to_wang[1] == "您的上报#1已受理，正在处理，+3分。谢谢！"
+    assert to_wang[2].startswith("上报#1已处理")
+    # Every button press was answered, so no spinner is left turning.
+    assert len(telegram_api.calls("answerCallbackQuery")) == 3
+
+
+def current(telegram: FakeTelegram, message: SentMessage) -> SentMessage:
+    return next(
+        m for m in telegram.messages_to(message.chat_id) if m.message_id == message.message_id
+    )
+
+
+async def test_lead_commands_in_the_group(
+    db: str, twilio: FakeTwilio, telegram_api: FakeTelegram
+) -> None:
+    street = await seed_street()
+    lead = telegram_api.user(7001, "建国")
+    steward = telegram_api.user(7003, "秀英")
+    async with telegram_service(db, twilio, telegram_api) as svc:
+        with time_machine.travel(at(7, 0), tick=False):
+            group = await bound_lead_group(svc, telegram_api, street, lead)
+            await linked(svc, telegram_api, steward, street.wang.phone)
+        start = len(telegram_api.messages_to(group.id))
+        with time_machine.travel(at(8, 5), tick=False):
+            await say(svc, at(8, 5), street.wang.phone, "签到")
+        with time_machine.travel(at(9, 0), tick=False):
+            await say(svc, at(9, 0), street.other.phone, "报 1 路灯不亮")
+        with time_machine.travel(at(9, 30), tick=False):
+            for text in (
+                "/today",
+                "/reports",
+                "/roster",
+                "/ack 1",
+                "/ack",
+                "/digest",
+                "/frobnicate",
+            ):
+                await telegram_api.group_command(group, lead, text)
+                await svc.drain()
+            await telegram_api.group_command(group, steward, "/reject 1 不是问题")
+            await svc.drain()
+            await telegram_api.group_command(group, lead, "/leave 孙丽 3")
+            await svc.drain()
+    lines = said(telegram_api, group, start)
+    card = lines[0]
+    assert card.startswith("新上报#1")
+    # /ack 1 is answered by the card's edit alone (checked below), not by a message.
+    today, reports, roster, usage, office_only, unknown, refused, leave = lines[1:]
+    assert today == "新开河社区11月23日9:30：巡查中1组（A1）；未出巡1组（A2）。"
+    assert reports.startswith("新开河社区待办上报1条：\n#1 ")
+    assert (
+        roster
+        == "新开河社区名册（2组）：\nA1 08:00 王秀英 138****8001，Li Wei 138****8002\nA2 08:00 孙丽 138****8003，空缺"
+    )
+    assert usage == "用法：/ack 12"
+    assert office_only == "此命令请在街道办群中使用。"
+    assert unknown.startswith("未知命令。")
+    assert refused == "王秀英，只有本社区片长和街道办工作人员可以使用此命令。"
+    assert leave == "已为孙丽请假3天，到11月25日为止。"
+    card_message = telegram_api.messages_to(group.id)[start]
+    assert (card_message.text or "").endswith("— 已受理（赵建国）")
+    assert (await Report.get(number=1)).status == "acknowledged"
+    # No phone number in full anywhere in the group.
+    assert not any("13800138" in m for m in said(telegram_api, group))
+
+
+async def test_the_office_group(db: str, twilio: FakeTwilio, telegram_api: FakeTelegram) -> None:
+    street = await seed_street()
+    office = await add_office(street)
+    clerk = telegram_api.user(7010, "主任")
+    lead = telegram_api.user(7001, "建国")
+    group = telegram_api.add_group(OFFICE_GROUP, "鼓楼街道办")
+    async with telegram_service(db, twilio, telegram_api) as svc:
+        with time_machine.travel(at(7, 0), tick=False):
+            await linked(svc, telegram_api, clerk, office.phone)
+            await linked(svc, telegram_api, lead, street.lead.phone)
+            await telegram_api.group_command(
+                group, clerk, f"/bind {await code_for('office', None, at(7, 0))}"
+            )
+            await svc.drain()
+        with time_machine.travel(at(9, 0), tick=False):
+            # An urgent report reaches the office group (not the clerk's SMS).
+            await say(svc, at(9, 0), street.wang.phone, "报 消防 楼道堆满杂物堵住消防通道")
+        with time_machine.travel(at(10, 0), tick=False):
+            for who, text in (
+                (clerk, "/award 王秀英 10 帮助邻居"),
+                (clerk, "/redeem 王秀英 500 雨伞"),
+                (clerk, "/digest"),
+                (clerk, "/flags"),
+                (lead, "/digest"),
+            ):
+                await telegram_api.group_command(group, who, text)
+                await svc.drain()
+    lines = said(telegram_api, group)
+    assert (
+        lines[0]
+        == "已绑定为鼓楼街道街道办群。日报、预警将发到本群。命令：/digest /flags /applicants"
+    )
+    assert "#1" in lines[1]
+    award, redeem, digest, flags, refused = lines[2:7]
+    assert "王秀英" in award and "10" in award and "13800138001" not in award
+    assert redeem == "王秀英现有12分，不够兑换500分。"
+    assert "鼓楼街道" in digest
+    assert flags == "目前没有待复核的人员。"
+    assert refused == "赵建国，只有本社区片长和街道办工作人员可以使用此命令。"
+    assert await PointsEntry.filter(volunteer_id=street.wang.id, kind="award").count() == 1
+    assert [m.to for m in twilio.messages if m.to == office.phone] == []
+    assert any(m.to == street.wang.phone and "10" in m.body for m in twilio.messages)
+
+
+async def test_a_redelivered_press_acts_once(
+    db: str, twilio: FakeTwilio, telegram_api: FakeTelegram
+) -> None:
+    street = await seed_street()
+    lead = telegram_api.user(7001, "建国")
+    async with telegram_service(db, twilio, telegram_api) as svc:
+        with time_machine.travel(at(7, 0), tick=False):
+            group = await bound_lead_group(svc, telegram_api, street, lead)
+        with time_machine.travel(at(9, 0), tick=False):
+            await say(svc, at(9, 0), street.wang.phone, "报 1 垃圾")
+        card = telegram_api.messages_to(group.id)[-1]
+        with time_machine.travel(at(9, 30), tick=False):
+            press = await telegram_api.press_button(lead, card, "ack:1")
+            again = await telegram_api.redeliver(press)
+            await svc.drain()
+    assert again.status == 200
+    assert current(telegram_api, card).edits == 1
+    assert (
+        await OutboxMessage.filter(
+            address=f"telegram:{LEAD_GROUP}", edit_message_id__isnull=False
+        ).count()
+        == 1
+    )
+    to_wang = [m.body for m in twilio.messages if m.to == street.wang.phone]
+    assert to_wang.count("您的上报#1已受理，正在处理，+3分。谢谢！") == 1
+
+
+async def test_a_lead_of_another_community_may_not_act(
+    db: str, twilio: FakeTwilio, telegram_api: FakeTelegram
+) -> None:
+    street = await seed_street()
+    elsewhere = await Community.create(street_id=street.wang.street_id, name="鼓楼社区")
+    outsider = await Volunteer.create(
+        name="周明",
+        phone="+8613800138020",
+        role=Role.LEAD,
+        street_id=street.wang.street_id,
+        community_id=elsewhere.id,
+        joined_on=street.wang.joined_on,
+    )
+    lead = telegram_api.user(7001, "建国")
+    other_lead = telegram_api.user(7020, "周明")
+    async with telegram_service(db, twilio, telegram_api) as svc:
+        with time_machine.travel(at(7, 0), tick=False):
+            group = await bound_lead_group(svc, telegram_api, street, lead)
+            await linked(svc, telegram_api, other_lead, outsider.phone)
+            await telegram_api.group_command(group, other_lead, "/roster")
+            await svc.drain()
+    assert said(telegram_api, group)[-1] == "周明，只有本社区片长和街道办工作人员可以使用此命令。"
