@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from steward.clock import utc
 from steward.shells import groups as group_shell
+from steward.shells.digest import run_digest_job
 from steward.storage.models import (
     ChatGroup,
     Community,
@@ -238,7 +240,12 @@ async def test_the_office_group(db: str, twilio: FakeTwilio, telegram_api: FakeT
             ):
                 await telegram_api.group_command(group, who, text)
                 await svc.drain()
-    lines = said(telegram_api, group)
+    sent = telegram_api.messages_to(group.id)
+    photos = [m for m in sent if m.photo_file_id is not None]
+    lines = [m.text or "" for m in sent if m.photo_file_id is None]
+    # /digest: the text, then the week's chart as a photo (a PNG drawn for it).
+    assert [m.caption for m in photos] == ["鼓楼街道 2026-11-23"]
+    assert telegram_api.file_content(photos[0].photo_file_id or "").startswith(b"\x89PNG")
     assert (
         lines[0]
         == "已绑定为鼓楼街道街道办群。日报、预警将发到本群。命令：/digest /flags /applicants"
@@ -247,7 +254,7 @@ async def test_the_office_group(db: str, twilio: FakeTwilio, telegram_api: FakeT
     award, redeem, digest, flags, refused = lines[2:7]
     assert "王秀英" in award and "10" in award and "13800138001" not in award
     assert redeem == "王秀英现有12分，不够兑换500分。"
-    assert "鼓楼街道" in digest
+    assert digest.startswith("鼓楼街道日报 11月23日\n")
     assert flags == "目前没有待复核的人员。"
     assert refused == "赵建国，只有本社区片长和街道办工作人员可以使用此命令。"
     assert await PointsEntry.filter(volunteer_id=street.wang.id, kind="award").count() == 1
@@ -304,3 +311,30 @@ async def test_a_lead_of_another_community_may_not_act(
             await telegram_api.group_command(group, other_lead, "/roster")
             await svc.drain()
     assert said(telegram_api, group)[-1] == "周明，只有本社区片长和街道办工作人员可以使用此命令。"
+
+
+async def test_the_daily_digest_goes_to_the_office_group_with_its_chart(
+    db: str, twilio: FakeTwilio, telegram_api: FakeTelegram
+) -> None:
+    street = await seed_street()
+    office = await add_office(street)
+    clerk = telegram_api.user(7010, "主任")
+    group = telegram_api.add_group(OFFICE_GROUP, "鼓楼街道办")
+    async with telegram_service(db, twilio, telegram_api) as svc:
+        with time_machine.travel(at(7, 0), tick=False):
+            await linked(svc, telegram_api, clerk, office.phone)
+            code = await code_for("office", None, at(7, 0))
+            await telegram_api.group_command(group, clerk, f"/bind {code}")
+            await svc.drain()
+        with time_machine.travel(at(8, 5), tick=False):
+            await say(svc, at(8, 5), street.wang.phone, "签到")
+        with time_machine.travel(at(18, 0), tick=False):
+            first = await run_digest_job(svc.settings, utc(at(18, 0)), dry_run=False)
+            again = await run_digest_job(svc.settings, utc(at(18, 1)), dry_run=False)
+            await svc.drain()
+    sent = telegram_api.messages_to(group.id)[1:]
+    assert [m.photo_file_id is not None for m in sent] == [False, True]
+    assert (sent[0].text or "").startswith("鼓楼街道日报 11月23日\n巡查：应巡2对")
+    assert sent[1].caption == "鼓楼街道 2026-11-23"
+    assert len(first) == 1 and again == []
+    assert [m for m in twilio.messages if m.to == office.phone] == []

@@ -330,6 +330,8 @@ class Notice:
     dedupe_key: str | None = None
     # A new report's alert: in a bound lead group it becomes a card with buttons for it.
     card: int | None = None
+    # What a bound group reads instead of `body` (the full digest rather than its SMS form).
+    group_body: str | None = None
 
 
 @dataclass(frozen=True)

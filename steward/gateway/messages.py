@@ -60,6 +60,7 @@ class OutboundMessage:
     outbox_id: int
     keyboard: str | None = None  # Telegram: a named reply keyboard to show with it
     edit_message_id: int | None = None  # Telegram: replace this message of ours with it
+    attachment: str | None = None  # Telegram: a picture (file path); the body is its caption
 
 
 @dataclass(frozen=True)

@@ -227,7 +227,12 @@ class TelegramSender:
         try:
             if message.edit_message_id is not None:
                 return await self._edit(chat_id, message, markup)
-            sent = await self._bot.send_message(chat_id, message.body, reply_markup=markup)
+            if message.attachment is not None:
+                sent = await self._bot.send_photo(
+                    chat_id, Path(message.attachment).read_bytes(), caption=message.body[:1024]
+                )
+            else:
+                sent = await self._bot.send_message(chat_id, message.body, reply_markup=markup)
         except RetryAfter as exc:
             raise RetryableSendError(
                 f"Telegram flood control: {exc}", code="429", retry_after=_seconds(exc.retry_after)

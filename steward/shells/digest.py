@@ -6,15 +6,24 @@ date) makes a late, repeated or concurrent run queue nothing new.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from steward.clock import local_date
 from steward.flows import jobs
 from steward.flows.digest import digest_sms, digest_text
+from steward.flows.digest_chart import week_chart
 from steward.flows.state import Notice
 from steward.settings import Settings
-from steward.storage import digest_store, jobs_store
-from steward.storage.outbox_store import enqueue_routed
+from steward.storage import chats_store, digest_store, jobs_store
+from steward.storage.chats_store import Binding
+from steward.storage.outbox_store import (
+    PRIORITY,
+    NewMessage,
+    enqueue,
+    enqueue_routed,
+    telegram_address,
+)
 from steward.storage.unit import Topic, UnitOfWork
 
 
@@ -42,7 +51,7 @@ async def send_digests(
         notices.extend(await _street_notices(sid, day, rules, now))
     if dry_run:
         return await jobs_store.pending_notices(tuple(notices))
-    return await _enqueue(notices, now, jobs.quiet_until(now, rules), units)
+    return await _enqueue(notices, day, now, rules, units)
 
 
 async def _street_notices(
@@ -55,17 +64,70 @@ async def _street_notices(
             digest_sms(data, person.language),
             "digest",
             f"digest:{street_id}:{person.volunteer_id}:{day.isoformat()}",
+            group_body=digest_text(data, person.language),
         )
         for person in await digest_store.office_contacts(street_id)
     ]
 
 
 async def _enqueue(
-    notices: list[Notice], now: datetime, not_before: datetime, units: UnitOfWork
+    notices: list[Notice], day: date, now: datetime, rules: Settings, units: UnitOfWork
 ) -> list[Notice]:
-    """Queue the digests in one transaction; return those not queued before."""
+    """Queue the digests in one transaction, with the week's chart for each street's office
+    group; return the digests not queued before."""
+    not_before = jobs.quiet_until(now, rules)
     async with units.transaction(Topic.OUTBOX) as conn:
-        return await enqueue_routed(notices, now, conn, not_before=not_before)
+        queued = await enqueue_routed(notices, now, conn, not_before=not_before)
+        for group in await chats_store.office_groups(conn):
+            if any(
+                n.dedupe_key and n.dedupe_key.startswith(f"digest:{group.street_id}:")
+                for n in queued
+            ):
+                await enqueue(
+                    await chart_message(
+                        group,
+                        day,
+                        rules,
+                        dedupe=f"digest_chart:{group.street_id}:{day.isoformat()}",
+                        not_before=not_before,
+                    ),
+                    now,
+                    conn,
+                )
+        return queued
+
+
+CHART_DAYS = 7
+
+
+async def chart_message(
+    group: Binding,
+    day: date,
+    rules: Settings,
+    *,
+    dedupe: str,
+    not_before: datetime | None = None,
+    language: str = "zh",
+) -> NewMessage:
+    """The week's chart of a street, up to `day`, as a photo for its office group."""
+    days = [
+        await digest_store.load_digest(group.street_id, day - timedelta(days=back), rules)
+        for back in range(CHART_DAYS - 1, -1, -1)
+    ]
+    path = Path(rules.MEDIA_DIR) / "charts" / f"digest-{group.street_id}-{day.isoformat()}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(week_chart(days, language))
+    caption = f"{days[-1].street} {day.isoformat()}"
+    return NewMessage(
+        channel="telegram",
+        address=telegram_address(group.chat_id),
+        body=caption,
+        kind="digest",
+        priority=PRIORITY["digest"],
+        dedupe_key=dedupe,
+        not_before=not_before,
+        attachment=str(path.resolve()),
+    )
 
 
 class UnknownStreet(LookupError):

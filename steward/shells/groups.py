@@ -22,6 +22,7 @@ from steward.flows import office as office_rules
 from steward.flows.digest import digest_text
 from steward.flows.state import MoveReport, Outcome, Reply, SenderHistory
 from steward.settings import Settings
+from steward.shells import digest as digest_shell
 from steward.shells import points as points_shell
 from steward.shells import review as review_shell
 from steward.storage import chats_store, context, digest_store, effects, inbound, review_store
@@ -219,10 +220,15 @@ async def _listing_or_office(
     elif name == "roster":
         body = groups.roster_list(binding.place, await chats_store.roster(binding, conn), language)
     elif name == "digest":
-        data = await digest_store.load_digest(
-            binding.street_id, local_date(now, rules.tz), rules, as_of=now
-        )
+        day = local_date(now, rules.tz)
+        data = await digest_store.load_digest(binding.street_id, day, rules, as_of=now)
         body = digest_text(data, language)
+        chart = await digest_shell.chart_message(
+            binding, day, rules, dedupe=f"chart:{row.id}", language=language
+        )
+        await enqueue(
+            replace(chart, in_reply_to_id=int(row.id), priority=PRIORITY["reply"]), now, conn
+        )
     elif name == "flags":
         body = await _flags(binding, language)
     elif name in ("keep", "remove"):

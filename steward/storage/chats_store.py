@@ -210,6 +210,11 @@ async def groups_for(volunteer_ids: Iterable[int], conn: BaseDBAsyncClient) -> d
     return routes
 
 
+async def office_groups(conn: BaseDBAsyncClient) -> list[Binding]:
+    rows = await ChatGroup.filter(role=Role.OFFICE).using_db(conn).order_by("id")
+    return [b for row in rows if (b := await group_of(int(row.chat_id), conn)) is not None]
+
+
 async def bound_groups(conn: BaseDBAsyncClient) -> list[Binding]:
     rows = await ChatGroup.all().using_db(conn).order_by("id")
     return [b for row in rows if (b := await group_of(int(row.chat_id), conn)) is not None]

@@ -230,6 +230,8 @@ class OutboxMessage(Model):
     keyboard = fields.CharField(max_length=20, null=True)  # a Telegram reply keyboard to show
     # Telegram: the message of ours this one replaces (a report card after a button press).
     edit_message_id = fields.BigIntField(null=True)
+    # Telegram: a picture sent with the body as its caption (the digest chart), a file path.
+    attachment = fields.CharField(max_length=255, null=True)
     # Lower goes first: replies 0, lead alerts 1, nudges 2, digests 3.
     priority = fields.SmallIntField(default=0)
     dedupe_key = fields.CharField(max_length=200, null=True, unique=True)

@@ -48,6 +48,7 @@ class NewMessage:
     not_before: datetime | None = None  # held until then (quiet hours)
     keyboard: str | None = None
     edit_message_id: int | None = None  # Telegram: replace this message of ours instead
+    attachment: str | None = None  # Telegram: a picture (file path) with the body as caption
 
 
 def telegram_address(chat_id: int) -> str:
@@ -76,8 +77,8 @@ def from_notice(notice: Notice, *, not_before: datetime | None = None) -> NewMes
 _ENQUEUE = """
     INSERT INTO outbox (channel, address, body, kind, priority, dedupe_key, status, attempts,
                         next_attempt_at, created_at, volunteer_id, in_reply_to_id, keyboard,
-                        edit_message_id)
-    SELECT ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?
+                        edit_message_id, attachment)
+    SELECT ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?, ?
     WHERE ? OR NOT EXISTS (SELECT 1 FROM opt_outs WHERE address = ?)
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING id
@@ -102,6 +103,7 @@ async def enqueue(msg: NewMessage, now: datetime, conn: BaseDBAsyncClient) -> in
             msg.in_reply_to_id,
             msg.keyboard,
             msg.edit_message_id,
+            msg.attachment,
             msg.despite_opt_out,
             msg.address,
         ],
@@ -150,7 +152,7 @@ async def routed(
         if chat is None:
             messages.append((notice, from_notice(notice, not_before=not_before)))
             continue
-        body = mask_phones(notice.body)
+        body = mask_phones(notice.group_body or notice.body)
         if (chat, body) in seen:
             continue  # the same alert to a second lead: the group has it already
         seen.add((chat, body))
@@ -259,7 +261,15 @@ async def claim_due(now: datetime, channel: str, limit: int) -> list[Claimed]:
         )
     return [
         Claimed(
-            OutboundMessage(r.channel, r.address, r.body, int(r.id), r.keyboard, r.edit_message_id),
+            OutboundMessage(
+                r.channel,
+                r.address,
+                r.body,
+                int(r.id),
+                r.keyboard,
+                r.edit_message_id,
+                r.attachment,
+            ),
             int(r.attempts),
         )
         for r in rows

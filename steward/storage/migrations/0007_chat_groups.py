@@ -18,6 +18,11 @@ class Migration(migrations.Migration):
             name="edit_message_id",
             field=fields.BigIntField(null=True),
         ),
+        ops.AddField(
+            model_name="OutboxMessage",
+            name="attachment",
+            field=fields.CharField(max_length=255, null=True),
+        ),
         ops.CreateModel(
             name="ChatInvite",
             fields=[
