@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from steward.cli.applicants import applicants
 from steward.cli.assess import assess
 from steward.cli.demo import demo
 from steward.cli.digest import digest
@@ -36,6 +37,7 @@ for command in (
     points,
     assess,
     export,
+    applicants,
 ):
     cli.add_command(command)
 
