@@ -25,6 +25,7 @@ from steward.storage.models import (
     VolunteerStatus,
 )
 from steward.storage.unit import UnitOfWork
+from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import (
     Street1,
@@ -35,6 +36,7 @@ from tests.harness import (
     sent_to,
     service_settings,
 )
+from tests.test_telegram import telegram_service
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 APPLICANT = "+8613900139000"
@@ -512,3 +514,51 @@ async def test_cli_list_approve_and_decline(db: str) -> None:
 
     stored = await Application.get(id=first.id)
     assert stored.decided_by.startswith("cli")
+
+
+# ---- Telegram: a private chat not linked to anyone may apply too ----------------------------
+
+
+async def test_applying_in_a_telegram_private_chat(
+    db: str, twilio: FakeTwilio, telegram_api: FakeTelegram
+) -> None:
+    street = await seed_street()
+    user = telegram_api.user(7001, "桂兰")
+    answers = ["报名", "张桂兰", "1", "1965.3", "否", "无", "无"]
+    async with telegram_service(db, twilio, telegram_api) as svc:
+        for minute, text in enumerate(answers):
+            with time_machine.travel(at(9, minute), tick=False):
+                await telegram_api.private_text(user, text)
+                await svc.drain()
+        with time_machine.travel(at(10, 0), tick=False):
+            app = await Application.get(address=f"telegram:{user.id}")
+            await recruitment.approve(
+                svc.app.state.units, app.id, "A2", actor="tg:1", now=utc(at(10, 0))
+            )
+            await svc.drain()
+        with time_machine.travel(at(10, 5), tick=False):
+            await telegram_api.private_text(user, "同意")
+            await svc.drain()
+        got = [m.text for m in telegram_api.messages_to(user.id)]
+        lead_sms = sent_to(svc, street.lead.phone)
+    assert got == [
+        ASK_NAME,
+        ASK_COMMUNITY,
+        ASK_BIRTH,
+        ASK_PARTY,
+        ASK_EXPERIENCE,
+        ASK_LANE,
+        RECEIVED,
+        PLEDGE_A2,
+        "欢迎加入小巷管家，张桂兰！您在A2组（西巷）。回复0查看菜单。",
+    ]
+    assert (
+        lead_sms[0]
+        == "新报名#1：张桂兰，61岁，新开河社区，Telegram。经历：无；意向街巷：无。待街道审核。"
+    )
+    joined = await Volunteer.get(telegram_chat_id=user.id)
+    assert (joined.name, joined.status, joined.phone) == (
+        "张桂兰",
+        VolunteerStatus.ACTIVE,
+        "tg:7001",
+    )
