@@ -119,6 +119,7 @@ async def test_a_full_application_reaches_the_leads(db: str, twilio: FakeTwilio)
             [
                 (at(9, 0), "你好", "您好，本号码未登记为小巷管家。如想加入，请回复“报名”。"),
                 (at(9, 1), "报名", ASK_NAME),
+                (at(9, 1), "报名", ASK_NAME),  # sent again: not a name, the question again
                 (at(9, 2), "张桂兰", ASK_COMMUNITY),
                 (at(9, 3), "1", ASK_BIRTH),
                 (at(9, 4), "去年", "没看懂，" + ASK_BIRTH),

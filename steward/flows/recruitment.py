@@ -208,6 +208,8 @@ def for_stranger(ctx: InboxContext, fresh: grammar.Parsed, rules: Settings) -> O
             parsed = grammar.as_step_answer(fresh, ctx.text)
             if parsed.intent == "help":
                 return _asking(app.id, app.step, language, ac, now, rules, wrap="apply_help")
+            if fresh.intent == "apply":  # 报名 sent again (no reply seen yet?): ask again
+                return _asking(app.id, app.step, language, ac, now, rules)
             return _answer(ctx, app, ac, app.step, rules)
         if fresh.intent == "apply":
             step = app.step if app.step in STEPS else NAME
