@@ -261,16 +261,20 @@ async def test_an_auto_responder_does_not_start_a_loop(db: str, twilio: FakeTwil
         )
 
 
-async def test_recruitment_words_are_understood_but_not_open_yet(
-    db: str, twilio: FakeTwilio
-) -> None:
+async def test_recruitment_words_from_volunteers(db: str, twilio: FakeTwilio) -> None:
     street = await seed_street()
-    not_yet = "此功能暂未开通短信办理，请联系片长。回复: 1签到 2签退 3上报 4积分 0帮助"
     async with running_service(service_settings(db, twilio), twilio) as svc:
         await converse(
             svc,
             street.wang.phone,
-            [(at(8, 0), "退出", not_yet), (at(8, 1), "我要报名", not_yet)],
+            [
+                (at(8, 0), "退出", "确定要退出小巷管家服务吗？确定请回复1，回复其他内容取消。"),
+                (
+                    at(8, 1),
+                    "我要报名",
+                    "您已是小巷管家，无需报名。回复: 1签到 2签退 3上报 4积分 0帮助",
+                ),
+            ],
         )
         await converse(
             svc,
@@ -279,8 +283,7 @@ async def test_recruitment_words_are_understood_but_not_open_yet(
                 (
                     at(8, 2),
                     "AGREE",
-                    "This is not available by text yet; please contact your lead. "
-                    "Reply 1 IN, 2 OUT, 3 REPORT, 4 POINTS, 0 HELP",
+                    "You are already an alley steward. Reply 1 IN, 2 OUT, 3 REPORT, 4 POINTS, 0 HELP",
                 )
             ],
         )

@@ -59,7 +59,7 @@ async def test_a_patrol_day_sends_exactly_the_expected_replies(db: str, twilio: 
         (wang, "10:07签退成功，本次2小时5分，今日共2小时5分，达标+10分，辛苦了！"),
         (wang, "王秀英：积分10分，本月+10，街道第1名（共4人）。"),
         (wang, "抱歉，没看懂您的短信。回复: 1签到 2签退 3上报 4积分 0帮助"),
-        (STRANGER, "您好，本号码未登记为小巷管家。如想加入，请联系所在社区。"),
+        (STRANGER, "您好，本号码未登记为小巷管家。如想加入，请回复“报名”。"),
         (li, "You are unsubscribed and will get no more texts from us. Reply START to resume."),
         (li, "Welcome back! Texts are on again. Reply HELP for the menu."),
     ]

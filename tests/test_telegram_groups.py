@@ -338,3 +338,41 @@ async def test_the_daily_digest_goes_to_the_office_group_with_its_chart(
     assert sent[1].caption == "鼓楼街道 2026-11-23"
     assert len(first) == 1 and again == []
     assert [m for m in twilio.messages if m.to == office.phone] == []
+
+
+async def test_the_office_screens_applicants_in_its_group(
+    db: str, twilio: FakeTwilio, telegram_api: FakeTelegram
+) -> None:
+    from tests.test_recruitment import applied
+
+    street = await seed_street()
+    office = await add_office(street)
+    first = await applied(street, "张桂兰", "+8613900139001", party=True)
+    second = await applied(street, "刘强", "+8613900139002")
+    clerk = telegram_api.user(7010, "主任")
+    group = telegram_api.add_group(OFFICE_GROUP, "鼓楼街道办")
+    async with telegram_service(db, twilio, telegram_api) as svc:
+        with time_machine.travel(at(7, 0), tick=False):
+            await linked(svc, telegram_api, clerk, office.phone)
+            code = await code_for("office", None, at(7, 0))
+            await telegram_api.group_command(group, clerk, f"/bind {code}")
+            await svc.drain()
+        with time_machine.travel(at(10, 0), tick=False):
+            for text in (
+                "/applicants",
+                f"/approve {first.id} A1",
+                f"/approve {first.id} A2",
+                f"/decline {second.id} 本社区名额已满",
+                "/approve 999 A2",
+            ):
+                await telegram_api.group_command(group, clerk, text)
+                await svc.drain()
+    listing, full, approved, declined, unknown = said(telegram_api, group)[1:]
+    assert listing.startswith("鼓楼街道报名2份")
+    assert "139****9001" in listing and "13900139001" not in listing
+    assert full.startswith("pair A1 in 新开河社区 has no vacancy")
+    assert approved == f"报名{first.id}（张桂兰）已同意，分入A2组，已发承诺书等其回复“同意”。"
+    assert declined == f"报名{second.id}（刘强）已婉拒，已告知本人。"
+    assert unknown == "鼓楼街道没有编号999的报名。"
+    to_applicants = {m.to for m in twilio.messages}
+    assert {"+8613900139001", "+8613900139002"} <= to_applicants

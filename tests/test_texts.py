@@ -55,6 +55,12 @@ LONGEST = {
         "codes": "（A1 A3 A12 B7 B10...）",
         "item": "环保购物袋和雨伞各一",
         "change": "-120",
+        "age": 107,
+        "marks": "，党员",
+        "experience": "在社区做过三年垃圾分类督导员...",
+        "lane": "新开河街东巷和西巷...",
+        "question": "您想认领哪条街巷？请回复街巷名，不确定请回复“无”。",
+        "candidates": "候选：#12345欧阳秀英（党员、有经验）、#12346欧阳秀兰（党员、有经验）、#12347欧阳秀华（党员）",
     },
     "en": {
         "name": texts.short_name("Christopher Alexander", "en"),
@@ -99,6 +105,12 @@ LONGEST = {
         "codes": " (A1 A3 A12 B7 B10...)",
         "item": "a reusable shopping bag and an umbrella",
         "change": "-120",
+        "age": 107,
+        "marks": ", Party member",
+        "experience": "three years as a waste sorti...",
+        "lane": "Xinkaihe East...",
+        "question": "Which lane would you like to look after? Reply with its name, or NONE if unsure.",
+        "candidates": " Candidates: #12345 Christopher (Party member, experienced), #12346 Alexander (Party member), #12347 Jonathan",
     },
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from steward.cli.applicants import applicants
 from steward.cli.assess import assess
 from steward.cli.chats import chats
 from steward.cli.demo import demo
@@ -38,6 +39,7 @@ for command in (
     assess,
     export,
     chats,
+    applicants,
 ):
     cli.add_command(command)
 

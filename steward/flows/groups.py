@@ -265,6 +265,26 @@ GROUP_TEXTS: dict[str, dict[str, str]] = {
     "reports_head": {"zh": "{place}待办上报{count}条：", "en": "{place}: {count} open reports"},
     "roster_head": {"zh": "{place}名册（{count}组）：", "en": "{place} roster ({count} pairs):"},
     "roster_vacancy": {"zh": "空缺", "en": "vacancy"},
+    "applicants_none": {
+        "zh": "{place}目前没有待处理的报名。",
+        "en": "No open applications in {place}.",
+    },
+    "applicants_head": {
+        "zh": "{place}报名{count}份（/approve 编号 组号，/decline 编号 原因）：",
+        "en": "{place}: {count} applications (/approve N PAIR, /decline N reason):",
+    },
+    "applicant_not_here": {
+        "zh": "{place}没有编号{number}的报名。",
+        "en": "No application number {number} in {place}.",
+    },
+    "applicant_approved": {
+        "zh": "报名{number}（{name}）已同意，分入{pair}组，已发承诺书等其回复“同意”。",
+        "en": "Application {number} ({name}) approved into pair {pair}; the pledge is sent.",
+    },
+    "applicant_declined": {
+        "zh": "报名{number}（{name}）已婉拒，已告知本人。",
+        "en": "Application {number} ({name}) declined; they have been told.",
+    },
     "points_beyond_balance": {
         "zh": "{name}现有{balance}分，不够兑换{asked}分。",
         "en": "{name} has {balance} points, not enough to redeem {asked}.",

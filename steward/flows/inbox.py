@@ -8,12 +8,13 @@ then the intent.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 
-from steward.flows import grammar, leads, leave, linking, patrol, reports, texts
+from steward.flows import grammar, leads, leave, linking, patrol, recruitment, reports, texts
 from steward.flows.state import (
     ClearConversation,
+    DiscardApplication,
     Effect,
     InboxContext,
     Outcome,
@@ -31,8 +32,6 @@ FLOOD_LIMIT = 6
 REPEAT_ANSWERS = 2
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
-# Intents whose flows the recruitment work brings (apply, the pledge, resigning).
-_NOT_YET = frozenset({"apply", "agree", "quit"})
 _REPORT_INTENTS = frozenset(
     {"report", "report_status", "fix_confirmed", "fix_not_done", "ack", "resolve", "reject"}
 )
@@ -71,6 +70,7 @@ class Needs:
     confirm_target: bool = False
     leave_target: bool = False
     today: bool = False
+    vacancy: bool = False  # a resignation may follow: the pair, its leads, the candidates
 
 
 def needs(
@@ -80,6 +80,9 @@ def needs(
     if step == CONFIRM_STEP:
         # "1" confirms the intent we asked about, which may be any of them: load for all.
         return Needs(True, True, True, True, True, True, True, True)
+    if step == recruitment.QUIT_STEP:
+        # "1" resigns (tell the leads and the partner); anything else is read as itself.
+        return replace(needs(parsed, None, has_media, has_location), vacancy=True, partner=True)
     intent = parsed.intent
     in_report_step = step is not None and step.startswith("report_")
     files = intent == "report" or in_report_step or has_media
@@ -110,10 +113,13 @@ def decide(ctx: InboxContext, fresh: grammar.Parsed, rules: Settings) -> Outcome
     if parsed.intent in ("stop", "start"):
         return _subscription(ctx, parsed.intent == "stop", language)
     if ctx.volunteer is None:
+        recruited = recruitment.for_stranger(ctx, fresh, rules)
+        if recruited is not None:
+            return recruited
         if ctx.channel == "telegram":  # a private chat not linked yet: link it
             return linking.unlinked_chat(ctx, language)
         return _courtesy(ctx, "not_registered", language)
-    if ctx.volunteer.status == "removed":
+    if ctx.volunteer.status in ("removed", "resigned"):
         return _courtesy(ctx, "removed", language)
     if in_step:
         return _answer_step(ctx, parsed, fresh, rules)
@@ -125,6 +131,9 @@ def _subscription(ctx: InboxContext, stop: bool, language: str) -> Outcome:
     effects: tuple[Effect, ...] = (SetOptOut(stop),)
     if ctx.volunteer is not None:
         effects += (ClearConversation(),)
+    draft = ctx.applicant.application if ctx.applicant else None
+    if stop and draft is not None and draft.status == "draft":
+        effects += (DiscardApplication(draft.id),)  # someone who says STOP leaves nothing kept
     if stop:
         reply = Reply(texts.render("stopped", language), "stop_confirm", despite_opt_out=True)
         return Outcome("stop", reply, effects)
@@ -161,6 +170,9 @@ def _answer_step(
     step = ctx.conversation
     vol = ctx.volunteer
     assert step is not None and vol is not None
+    if step.step == recruitment.QUIT_STEP:
+        answered = recruitment.answer_quit(ctx, fresh, rules)
+        return answered or _with_step_cleared(_act(ctx, fresh, rules))
     if parsed.intent == "help":
         return _act(ctx, parsed, rules)
     if step.step == CONFIRM_STEP and parsed.intent == "step_answer" and parsed.description == "1":
@@ -222,8 +234,10 @@ def _act(ctx: InboxContext, parsed: grammar.Parsed, rules: Settings) -> Outcome:
     menu = grammar.help_text(vol.language)
     if parsed.intent == "help":
         return Outcome("help", Reply(menu, "reply"))
-    if parsed.intent in _NOT_YET:
-        body = texts.render("not_yet_available", vol.language, menu=menu)
+    if parsed.intent == "quit":
+        return recruitment.ask_to_quit(ctx, rules)
+    if parsed.intent in ("apply", "agree"):
+        body = texts.render("apply_already_serving", vol.language, menu=menu)
         return Outcome(parsed.intent, Reply(body, "reply"))
     return Outcome("unknown", Reply(texts.render("unknown", vol.language, menu=menu), "reply"))
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from steward.flows import attendance, texts
-from steward.flows.state import Contact, Notice
+from steward.flows import attendance, recruitment, texts
+from steward.flows.state import Candidate, Contact, Notice, VacancyContext
 
 
 @dataclass(frozen=True)
@@ -40,24 +40,17 @@ def keep(person: Person, today: date) -> Decision:
     )
 
 
-def remove(person: Person, leads: tuple[Contact, ...], today: date) -> Decision:
-    """Remove a volunteer: no more messages, and the pair's leads are asked to fill the place."""
-    notices = tuple(
-        Notice(
-            lead,
-            texts.render(
-                "vacancy",
-                lead.language,
-                name=person.contact.name,
-                pair=person.pair_code,
-                zone=person.zone,
-            ),
-            "alert",
-            f"vacancy:{person.contact.volunteer_id}:{lead.volunteer_id}:{today.isoformat()}",
-        )
-        for lead in leads
-        if person.pair_code
-    )
+def remove(
+    person: Person,
+    leads: tuple[Contact, ...],
+    today: date,
+    candidates: tuple[Candidate, ...] = (),
+) -> Decision:
+    """Remove a volunteer: no more messages, and the pair's leads are asked to fill the place,
+    with up to three of the community's applicants named (递补)."""
+    vacancy = VacancyContext(person.pair_code, person.zone, leads, candidates)
+    key = f"vacancy:{person.contact.volunteer_id}:{today.isoformat()}"
+    notices = recruitment.vacancy_notices(person.contact.name, vacancy, key)
     return Decision(person.contact.volunteer_id, "removed", leave_pair=True, notices=notices)
 
 

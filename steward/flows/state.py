@@ -163,6 +163,68 @@ class LinkTelegram:
 
 
 @dataclass(frozen=True)
+class CommunityChoice:
+    """A community an applicant may choose (SPEC §9: by name, or a menu when there are few)."""
+
+    id: int
+    street_id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ApplicationState:
+    """An application by text: a draft still being answered, or one awaiting a decision."""
+
+    id: int
+    status: str  # draft | pending | approved (the open ones; the others are history)
+    language: str
+    step: str | None = None
+    step_expires_at: datetime | None = None
+    name: str = ""
+    community_id: int | None = None
+    community_name: str = ""
+    birth: str = ""  # YYYY-MM
+    party_member: bool | None = None
+    experience: str = ""
+    lane: str = ""
+    phone: str | None = None
+    pair_id: int | None = None  # the pair an approved applicant is to join
+    pair_code: str = ""
+    zone_name: str = ""
+
+
+@dataclass(frozen=True)
+class ApplicantContext:
+    """What recruitment needs about a sender who is not on the roster."""
+
+    application: ApplicationState | None
+    communities: tuple[CommunityChoice, ...] = ()
+    leads: tuple[Contact, ...] = ()  # the leads of the application's community
+    partner: Contact | None = None  # who serves in the pair an approved applicant joins
+    pair_members: int = 0  # how many serve in that pair now
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An applicant the leads may ask to fill a vacancy (递补)."""
+
+    number: int
+    name: str
+    party_member: bool
+    experienced: bool
+
+
+@dataclass(frozen=True)
+class VacancyContext:
+    """What telling the leads of a vacancy needs: the pair, the leads, who could fill it."""
+
+    pair_code: str
+    zone_name: str
+    leads: tuple[Contact, ...]
+    candidates: tuple[Candidate, ...]
+
+
+@dataclass(frozen=True)
 class InboxContext:
     channel: str
     address: str
@@ -183,6 +245,8 @@ class InboxContext:
     contact_match: Contact | None = None  # the roster volunteer with that contact's phone
     location: tuple[float, float] | None = None  # Telegram: a location pin (latitude, longitude)
     sender_language: str | None = None  # Telegram: the language the sender's app is set to
+    applicant: ApplicantContext | None = None  # someone not on the roster: their application
+    vacancy: VacancyContext | None = None  # a steward about to resign: who to tell, who could fill
 
 
 # ---- effects: what storage must apply, in the same transaction as the reply ----
@@ -292,6 +356,37 @@ class ClearConversation:
     pass
 
 
+@dataclass(frozen=True)
+class SaveApplication:
+    """Create the sender's application (`application_id` None) or change it: answers, step,
+    status. `changes` names columns of the applications table."""
+
+    application_id: int | None
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DiscardApplication:
+    """Forget a draft application entirely (under 18, or the applicant texted STOP)."""
+
+    application_id: int
+
+
+@dataclass(frozen=True)
+class JoinFromApplication:
+    """The pledge is accepted: the applicant becomes an active steward of the approved pair."""
+
+    application_id: int
+    joined_on: date
+
+
+@dataclass(frozen=True)
+class Resign:
+    """A steward ends their service (退出): resigned, and their pair has a vacancy."""
+
+    volunteer_id: int
+
+
 Effect = (
     LinkTelegram
     | SetLeave
@@ -307,6 +402,10 @@ Effect = (
     | SetOptOut
     | SetConversation
     | ClearConversation
+    | SaveApplication
+    | DiscardApplication
+    | JoinFromApplication
+    | Resign
 )
 
 

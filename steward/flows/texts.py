@@ -26,6 +26,15 @@ ONE_SEGMENT = frozenset(
         "points_awarded",
         "points_redeemed",
         "points_corrected",
+        # Each question of the application is one short SMS (SPEC §9).
+        "apply_ask_name",
+        "apply_ask_community",
+        "apply_ask_birth",
+        "apply_ask_party",
+        "apply_ask_experience",
+        "apply_ask_lane",
+        "apply_received",
+        "quit_confirm",
     }
 )
 
@@ -91,9 +100,8 @@ TEXTS: Catalogue = {
         "en": "Did you mean {keyword}? Reply 1 to confirm.",
     },
     "not_registered": {
-        "zh": "您好，本号码未登记为小巷管家。如想加入，请联系所在社区。",
-        "en": "Hello, this number is not registered with Alley Steward. "
-        "To join, please contact your community office.",
+        "zh": "您好，本号码未登记为小巷管家。如想加入，请回复“报名”。",
+        "en": "Hello, this number is not registered with Alley Steward. To join, reply APPLY.",
     },
     "removed": {
         "zh": "您好，您已不再登记为小巷管家，感谢您的付出！如有疑问请联系社区。",
@@ -362,9 +370,9 @@ TEXTS: Catalogue = {
         "en": "fewer than half the patrols done in 30 days",
     },
     "vacancy": {
-        "zh": "{name}已不再担任小巷管家，{pair}组（{zone}）缺一人，请安排递补。",
+        "zh": "{name}已不再担任小巷管家，{pair}组（{zone}）缺一人，请安排递补。{candidates}",
         "en": "{name} is no longer a steward. Pair {pair} ({zone}) needs a new member; "
-        "please find one.",
+        "please find one.{candidates}",
     },
     # ---- Telegram: linking a private chat, locations ----
     "telegram_share_contact": {
@@ -407,9 +415,142 @@ TEXTS: Catalogue = {
     "today_partial": {"zh": "未满时长{count}组{codes}", "en": "short of goal {count}{codes}"},
     "today_off": {"zh": "今日休息{count}组", "en": "off today {count}"},
     "today_no_pairs": {"zh": "今日没有排班的组。", "en": "no pairs today."},
-    "not_yet_available": {
-        "zh": "此功能暂未开通短信办理，请联系片长。{menu}",
-        "en": "This is not available by text yet; please contact your lead. {menu}",
+    # ---- recruitment (SPEC §9): each question of the application fits one segment ----
+    "apply_ask_name": {
+        "zh": "欢迎报名小巷管家！请回复您的姓名。",
+        "en": "Welcome! To apply as an alley steward, please reply with your name.",
+    },
+    "apply_ask_community": {
+        "zh": "您住在或工作在哪个社区？请回复社区名称。",
+        "en": "Which community do you live or work in? Please reply with its name.",
+    },
+    "apply_ask_community_menu": {
+        "zh": "您住在或工作在哪个社区？请回复序号：{menu}",
+        "en": "Which community do you live or work in? Reply with its number: {menu}",
+    },
+    "apply_ask_birth": {
+        "zh": "请回复您的出生年月，例如1965年3月。",
+        "en": "Please reply with your year and month of birth, for example 1965-03.",
+    },
+    "apply_ask_party": {
+        "zh": "您是党员吗？请回复“是”或“否”。",
+        "en": "Are you a Party member? Please reply YES or NO.",
+    },
+    "apply_ask_experience": {
+        "zh": "做过志愿服务吗？请用一句话说说，没有请回复“无”。",
+        "en": "Any volunteering experience? Tell us in one line, or reply NONE.",
+    },
+    "apply_ask_lane": {
+        "zh": "您想认领哪条街巷？请回复街巷名，不确定请回复“无”。",
+        "en": "Which lane would you like to look after? Reply with its name, or NONE if unsure.",
+    },
+    "apply_again": {
+        "zh": "没看懂，{question}",
+        "en": "Sorry, we did not get that. {question}",
+    },
+    "apply_help": {
+        "zh": "您正在报名，回复“退订”可停止。{question}",
+        "en": "You are applying to be a steward; reply STOP to end. {question}",
+    },
+    "apply_resume": {
+        "zh": "欢迎回来，接着上次报名。{question}",
+        "en": "Welcome back; let us go on where you stopped. {question}",
+    },
+    "apply_paused": {
+        "zh": "您的报名已暂停，回复“报名”可从中断处继续。",
+        "en": "Your application is paused. Reply APPLY to go on where you stopped.",
+    },
+    "apply_under_18": {
+        "zh": "谢谢您的热心！小巷管家需年满18周岁，欢迎成年后再来报名。本次信息未保存。",
+        "en": "Thank you for wanting to help! Stewards must be 18 or older; you are welcome to "
+        "apply then. Nothing you sent was kept.",
+    },
+    "apply_received": {
+        "zh": "报名已收到，谢谢！将转街道办审核，结果会短信告诉您。",
+        "en": "Thank you, your application is in. It goes to the street office, "
+        "and we will text you the result.",
+    },
+    "apply_pending": {
+        "zh": "您的报名正在审核中，结果会短信告诉您，请耐心等候。",
+        "en": "Your application is being reviewed; we will text you the result.",
+    },
+    "apply_already_serving": {
+        "zh": "您已是小巷管家，无需报名。{menu}",
+        "en": "You are already an alley steward. {menu}",
+    },
+    "application_lead": {
+        "zh": "新报名#{number}：{name}，{age}岁{marks}，{community}，{phone}。"
+        "经历：{experience}；意向街巷：{lane}。待街道审核。",
+        "en": "New application #{number}: {name}, {age}{marks}, {community}, {phone}. "
+        "Experience: {experience}; lane: {lane}. For the street office to review.",
+    },
+    "mark_party": {"zh": "，党员", "en": ", Party member"},
+    "mark_experienced": {"zh": "，有经验", "en": ", experienced"},
+    "none_given": {"zh": "无", "en": "none"},
+    # ---- screening and the pledge (承诺书) ----
+    "pledge": {
+        "zh": "恭喜通过审核，请加入{pair}组（{zone}）！承诺书要点：义务服务不取报酬，"
+        "遵守法律和管家制度，巡查注意安全，同意活动照片用于宣传。同意请回复“同意”。",
+        "en": "Welcome aboard: pair {pair} ({zone}). The pledge: serve without pay, follow the "
+        "law and the programme's rules, stay safe on patrol, and agree to programme photos. "
+        "Reply AGREE to accept.",
+    },
+    "pledge_reminder": {
+        "zh": "您的报名已通过。同意承诺书请回复“同意”，有疑问请联系社区。",
+        "en": "Your application was approved. Reply AGREE to accept the pledge; "
+        "questions: please call your community.",
+    },
+    "apply_declined": {
+        "zh": "谢谢您报名小巷管家！这次未能安排：{reason}。欢迎继续关心社区事务。",
+        "en": "Thank you for applying to be an alley steward. We cannot place you this time: "
+        "{reason}. Thank you for caring about your community.",
+    },
+    "joined": {
+        "zh": "欢迎加入小巷管家，{name}！您在{pair}组（{zone}）。回复0查看菜单。",
+        "en": "Welcome to Alley Steward, {name}! You are in pair {pair} ({zone}). "
+        "Reply HELP for the menu.",
+    },
+    "joined_partner": {
+        "zh": "新搭档{name}（{phone}）已加入您的{pair}组，请约好一起巡查。",
+        "en": "{name} ({phone}) has joined your pair {pair}. Please agree when to patrol together.",
+    },
+    "joined_lead": {
+        "zh": "{name}已签署承诺书，加入{pair}组（{zone}）。",
+        "en": "{name} accepted the pledge and joined pair {pair} ({zone}).",
+    },
+    "pledge_pair_full": {
+        "zh": "谢谢您同意承诺书！{pair}组刚刚已满员，社区会另行安排并联系您。",
+        "en": "Thank you for accepting! Pair {pair} has just been filled; "
+        "your community will find you another place.",
+    },
+    "pledge_pair_full_lead": {
+        "zh": "{name}同意了承诺书，但{pair}组已满员，请为报名#{number}另选一组。",
+        "en": "{name} accepted the pledge but pair {pair} is full; "
+        "please approve application #{number} into another pair.",
+    },
+    "pledge_lapsed_lead": {
+        "zh": "报名#{number}{name}批准7天未回复承诺书，已失效，{pair}组仍缺一人。{candidates}",
+        "en": "Application #{number} ({name}): no answer to the pledge in 7 days, so it lapsed. "
+        "Pair {pair} still needs a member.{candidates}",
+    },
+    "vacancy_candidates": {"zh": "候选：{candidates}", "en": " Candidates: {candidates}"},
+    # ---- resigning (退出) ----
+    "quit_confirm": {
+        "zh": "确定要退出小巷管家服务吗？确定请回复1，回复其他内容取消。",
+        "en": "Do you want to end your service as a steward? Reply 1 to confirm; "
+        "anything else cancels.",
+    },
+    "quit_done": {
+        "zh": "已为您办理退出，感谢您的付出！今后不再给您发短信。",
+        "en": "Your service has ended. Thank you for all you did! You will get no more texts.",
+    },
+    "quit_cancelled": {
+        "zh": "好的，已取消退出，您仍是小巷管家，谢谢！",
+        "en": "All right, nothing changed: you are still an alley steward. Thank you!",
+    },
+    "quit_partner": {
+        "zh": "您的搭档{name}已退出服务，社区会尽快安排新搭档。",
+        "en": "Your partner {name} has left the programme; the community will find a new partner.",
     },
 }
 

@@ -24,6 +24,7 @@ from steward.flows.state import MoveReport, Outcome, Reply, SenderHistory
 from steward.settings import Settings
 from steward.shells import digest as digest_shell
 from steward.shells import points as points_shell
+from steward.shells import recruitment as recruitment_shell
 from steward.shells import review as review_shell
 from steward.storage import chats_store, context, digest_store, effects, inbound, review_store
 from steward.storage.chats_store import Actor, Binding
@@ -235,11 +236,55 @@ async def _listing_or_office(
         body = await _review(command, name == "remove", binding, rules, now, conn)
     elif name in ("award", "redeem"):
         body = await _points(row, command, who, binding, rules, now)
+    elif name in ("applicants", "approve", "decline"):
+        body = await _recruitment(command, who, binding, rules, now)
     elif name in groups.OFFICE_ONLY:
         body = groups.render("group_not_yet", language)
     else:
         body = groups.render("group_unknown_command", language)
     return await _answer(row, body, f"group_{name}"[:32], conn)
+
+
+async def _recruitment(
+    command: groups.Command, who: Actor, binding: Binding, rules: Settings, now: datetime
+) -> str:
+    """/applicants, /approve N PAIR, /decline N reason: the street's applications only."""
+    language = who.language
+    listed = await recruitment_shell.list_applicants(status="all", street_id=binding.street_id)
+    if command.name == "applicants":
+        today = local_date(now, rules.tz)
+        pending = [a for a in listed if a.status in ("pending", "approved")]
+        if not pending:
+            return groups.render("applicants_none", language, place=binding.place)
+        head = groups.render("applicants_head", language, place=binding.place, count=len(pending))
+        return "\n".join([head, *(a.line(today, mask=True) for a in pending[: groups.MAX_LINES])])
+    number_text, _, rest = command.args.partition(" ")
+    if not number_text.lstrip("#").isdigit() or not rest.strip():
+        return groups.usage(command.name, language)
+    number = int(number_text.lstrip("#"))
+    if number not in {a.number for a in listed}:
+        return groups.render("applicant_not_here", language, number=number, place=binding.place)
+    actor = f"telegram:{who.name}"
+    try:
+        if command.name == "approve":
+            approved = await recruitment_shell.approve(
+                UnitOfWork(), number, rest.strip(), actor=actor, now=now
+            )
+            return groups.render(
+                "applicant_approved",
+                language,
+                number=number,
+                name=approved.applicant.name,
+                pair=approved.pair_code,
+            )
+        declined = await recruitment_shell.decline(
+            UnitOfWork(), number, rest.strip(), actor=actor, now=now
+        )
+        return groups.render(
+            "applicant_declined", language, number=number, name=declined.applicant.name
+        )
+    except recruitment_shell.RecruitmentError as exc:
+        return str(exc)
 
 
 async def _flags(binding: Binding, language: str) -> str:

@@ -13,7 +13,7 @@ from steward.clock import local_date
 from steward.flows import jobs
 from steward.flows.state import Notice
 from steward.settings import Settings
-from steward.shells import digest
+from steward.shells import digest, recruitment
 from steward.storage import jobs_store
 from steward.storage.unit import UnitOfWork
 
@@ -21,11 +21,15 @@ from steward.storage.unit import UnitOfWork
 async def run_reports_job(
     rules: Settings, now: datetime, *, dry_run: bool, units: UnitOfWork
 ) -> list[Notice]:
-    """The hourly report job as of `now`: the messages it sends (or, dry, would send)."""
+    """The hourly follow-ups as of `now`: reports waiting too long, and approved applicants
+    whose week to accept the pledge ran out (SPEC §9). Returns the messages it sends (or, dry,
+    would send)."""
     plan = jobs.report_followups(await jobs_store.open_reports(), now, rules)
+    not_before = jobs.quiet_until(now, rules)
+    lapsed = await recruitment.lapse_pledges(units, now, not_before=not_before, dry_run=dry_run)
     if dry_run:
-        return await jobs_store.pending_notices(plan.notices)
-    return await jobs_store.apply_plan(plan, now, jobs.quiet_until(now, rules), units)
+        return await jobs_store.pending_notices(plan.notices) + lapsed
+    return await jobs_store.apply_plan(plan, now, not_before, units) + lapsed
 
 
 async def run_sessions_job(

@@ -11,7 +11,7 @@ from datetime import datetime
 from steward.clock import local_date
 from steward.flows import office
 from steward.settings import Settings
-from steward.storage import review_store
+from steward.storage import recruitment_store, review_store
 from steward.storage.unit import Topic, UnitOfWork
 
 NotFound = review_store.NotFound
@@ -34,7 +34,9 @@ async def decide(
         vol = await review_store.find(name_or_phone, rules.DEFAULT_REGION, conn)
         who = await review_store.person(vol, conn)
         if remove:
-            decision = office.remove(who, await review_store.leads_of(vol, conn), today)
+            leads = await review_store.leads_of(vol, conn)
+            candidates = await recruitment_store.candidates(vol.community_id, conn)
+            decision = office.remove(who, leads, today, candidates)
         else:
             decision = office.keep(who, today)
         queued = await review_store.store_decision(decision, now, conn)

@@ -19,6 +19,7 @@ from steward.flows.hours_export import HoursMonth, ServiceLine
 from steward.flows.points import Period
 from steward.flows.roster import export_phone
 from steward.storage import sql
+from steward.storage.models import GONE_VALUES
 from steward.storage.points_store import client, day_bounds
 
 # Report events that leave no doubt about a report: the reporter took it back.
@@ -66,7 +67,8 @@ _STEWARDS = f"""
         LEFT JOIN served ON served.volunteer_id = v.id
         LEFT JOIN filed ON filed.volunteer_id = v.id
         LEFT JOIN checked ON checked.volunteer_id = v.id
-    WHERE v.role = ? AND v.joined_on < ? AND (v.status <> ? OR days.volunteer_id IS NOT NULL)
+    WHERE v.role = ? AND v.joined_on < ?
+        AND (v.status NOT IN (?, ?) OR days.volunteer_id IS NOT NULL)
         {{street}}
 """
 
@@ -82,7 +84,7 @@ async def steward_months(
     since, until = day_bounds(period, tz)
     first, last = period.start, period.end
     values: list[Any] = [first, last, True, first, last, since, until, since, until]
-    values += ["steward", last, "removed"]
+    values += ["steward", last, *GONE_VALUES]
     query, values = _in_street(_STEWARDS, "v", street_id, values)
     return [
         StewardMonth(

@@ -30,15 +30,15 @@ from steward.flows.state import (
     VolunteerState,
 )
 from steward.settings import Settings
-from steward.storage import leads_store, ledgers, report_store, sql
+from steward.storage import leads_store, ledgers, recruitment_store, report_store, sql
 from steward.storage.models import (
+    GONE,
     ConversationState,
     InboundMessage,
     OutboxMessage,
     PatrolSession,
     PointsEntry,
     Volunteer,
-    VolunteerStatus,
 )
 
 LOOP_WINDOW = timedelta(minutes=2)
@@ -104,7 +104,7 @@ async def load(
 ) -> InboxContext:
     """Gather what deciding this message needs."""
     now = row.received_at
-    history = await _history(row, conn, stranger=vol is None or vol.status == "removed")
+    history = await _history(row, conn, stranger=vol is None or vol.status in GONE)
     media = tuple((str(m.get("url", "")), str(m.get("content_type", ""))) for m in row.media)
     details = row.details or {}
     location = tuple(details["location"]) if "location" in details else None
@@ -121,6 +121,9 @@ async def load(
             shared_contact=shared,
             contact_match=await _on_roster(shared.phone, conn) if shared else None,
             sender_language=details.get("language_code"),
+            applicant=await recruitment_store.applicant_context(
+                row.address, parsed.intent == "apply", conn
+            ),
         )
     state = volunteer_state(vol)
     today = local_date(now, rules.tz)
@@ -159,6 +162,7 @@ async def load(
         ),
         today=await leads_store.today_scope(state, today, conn) if needs.today else None,
         location=(float(location[0]), float(location[1])) if location else None,
+        vacancy=await recruitment_store.vacancy_context(vol, conn) if needs.vacancy else None,
     )
 
 
@@ -187,12 +191,7 @@ def e164(raw: str, region: str) -> str | None:
 
 async def _on_roster(phone: str, conn: BaseDBAsyncClient) -> Contact | None:
     """The volunteer serving under this phone number, if any (removed ones are not)."""
-    vol = (
-        await Volunteer.filter(phone=phone)
-        .exclude(status=VolunteerStatus.REMOVED)
-        .using_db(conn)
-        .first()
-    )
+    vol = await Volunteer.filter(phone=phone).exclude(status__in=GONE).using_db(conn).first()
     return report_store.contact(vol) if vol else None
 
 
@@ -309,7 +308,7 @@ async def _partner(
     mate = (
         await Volunteer.filter(pair_id=pair_id)
         .exclude(id=volunteer_id)
-        .exclude(status="removed")
+        .exclude(status__in=GONE)
         .using_db(conn)
         .first()
     )
@@ -325,7 +324,7 @@ async def _named_in_scope(
         if actor.role == "office"
         else {"community_id": actor.community_id}
     )
-    people = await Volunteer.filter(**scope).exclude(status="removed").using_db(conn)
+    people = await Volunteer.filter(**scope).exclude(status__in=GONE).using_db(conn)
     wanted = name.strip().casefold()
     matches = [p for p in people if p.name.strip().casefold() == wanted]
     return matches[0] if len(matches) == 1 else None  # unknown or ambiguous: ask again

@@ -13,6 +13,7 @@ from steward.flows.state import Contact
 from steward.settings import Settings
 from steward.storage import report_store
 from steward.storage.models import (
+    GONE,
     Pair,
     PatrolSession,
     PointsEntry,
@@ -73,7 +74,7 @@ async def _pairs(street_id: int, minutes: dict[int, int]) -> tuple[digest.PairFa
     """Each pair's schedule and its members' minutes and leave that day."""
     members: dict[int, list[MemberDay]] = {}
     people = await Volunteer.filter(street_id=street_id, pair_id__isnull=False).exclude(
-        status=VolunteerStatus.REMOVED
+        status__in=GONE
     )
     for person in people:
         assert person.pair_id is not None  # filtered above; tells the type checker
@@ -133,7 +134,7 @@ async def _month_points(street_id: int, day: date) -> list[tuple[str, int]]:
         by_id[volunteer_id] = by_id.get(volunteer_id, 0) + int(amount)
     people = (
         await Volunteer.filter(id__in=list(by_id))
-        .exclude(status=VolunteerStatus.REMOVED)
+        .exclude(status__in=GONE)
         .exclude(role=Role.OFFICE)
     )
     return [(v.name, by_id[int(v.id)]) for v in people]
@@ -143,7 +144,7 @@ async def office_contacts(street_id: int) -> tuple[Contact, ...]:
     """The street office staff who get the digest."""
     rows = (
         await Volunteer.filter(street_id=street_id, role=Role.OFFICE)
-        .exclude(status=VolunteerStatus.REMOVED)
+        .exclude(status__in=GONE)
         .order_by("id")
     )
     return tuple(report_store.contact(v) for v in rows)

@@ -20,18 +20,22 @@ from steward.flows.state import (
     CloseSession,
     ConfirmSession,
     CreateReport,
+    DiscardApplication,
     Effect,
+    JoinFromApplication,
     LinkTelegram,
     MoveReport,
     OpenSession,
     Outcome,
+    Resign,
+    SaveApplication,
     SetConversation,
     SetLeave,
     SetOptOut,
     UndoCheckIn,
     UndoCheckOut,
 )
-from steward.storage import inbound, ledgers, report_store
+from steward.storage import inbound, ledgers, recruitment_store, report_store
 from steward.storage.context import zone_name
 from steward.storage.models import (
     ConversationState,
@@ -244,6 +248,24 @@ async def _clear_conversation(effect: ClearConversation, a: Applying) -> None:
     await ConversationState.filter(volunteer_id=a.sender.id).using_db(a.conn).delete()
 
 
+async def _save_application(effect: SaveApplication, a: Applying) -> None:
+    await recruitment_store.save(
+        effect.application_id, effect.changes, a.row.channel, a.row.address, a.conn
+    )
+
+
+async def _discard_application(effect: DiscardApplication, a: Applying) -> None:
+    await recruitment_store.discard(effect.application_id, a.conn)
+
+
+async def _join_from_application(effect: JoinFromApplication, a: Applying) -> None:
+    await recruitment_store.join(effect.application_id, effect.joined_on, a.now, a.conn)
+
+
+async def _resign(effect: Resign, a: Applying) -> None:
+    await recruitment_store.resign(effect.volunteer_id, a.conn)
+
+
 Applier = Callable[[Any, Applying], Awaitable[None]]
 APPLIERS: dict[type[Effect], Applier] = {
     LinkTelegram: _link_telegram,
@@ -260,4 +282,8 @@ APPLIERS: dict[type[Effect], Applier] = {
     AwardPoints: _award_points,
     SetConversation: _set_conversation,
     ClearConversation: _clear_conversation,
+    SaveApplication: _save_application,
+    DiscardApplication: _discard_application,
+    JoinFromApplication: _join_from_application,
+    Resign: _resign,
 }

@@ -29,6 +29,7 @@ from steward.storage import report_store
 from steward.storage.db import create_once, savepoint
 from steward.storage.ledgers import add_points, append_hours
 from steward.storage.models import (
+    GONE,
     AttendanceDay,
     Community,
     OptOut,
@@ -111,7 +112,7 @@ async def open_sessions() -> list[OpenSessionItem]:
     """Patrol sessions still open, with the volunteer's leads."""
     rows = (
         await PatrolSession.filter(ended_at__isnull=True)
-        .exclude(volunteer__status="removed")
+        .exclude(volunteer__status__in=GONE)
         .order_by("id")
     )
     items = []
@@ -170,7 +171,7 @@ async def pairs_today(today: date, tz: ZoneInfo) -> list[PairToday]:
     for pair in await Pair.all().order_by("id"):
         members = (
             await Volunteer.filter(pair_id=pair.id, role=Role.STEWARD)
-            .exclude(status="removed")
+            .exclude(status__in=GONE)
             .order_by("id")
         )
         if not members:
@@ -220,7 +221,7 @@ async def steward_days(day: date) -> list[StewardDay]:
     items = []
     people = (
         await Volunteer.filter(role=Role.STEWARD, pair_id__isnull=False, joined_on__lte=day)
-        .exclude(status="removed")
+        .exclude(status__in=GONE)
         .order_by("id")
     )
     for vol in people:

@@ -11,13 +11,13 @@ from steward.flows.digest import MemberDay
 from steward.flows.leads import PairNow, TodayScope
 from steward.flows.state import VolunteerState
 from steward.storage.models import (
+    GONE,
     Community,
     Pair,
     PatrolSession,
     Role,
     Street,
     Volunteer,
-    VolunteerStatus,
 )
 
 
@@ -36,7 +36,7 @@ async def today_scope(
     rows = await pairs.using_db(conn).order_by("code")
     people = (
         await Volunteer.filter(pair_id__in=[p.id for p in rows], role=Role.STEWARD)
-        .exclude(status=VolunteerStatus.REMOVED)
+        .exclude(status__in=GONE)
         .using_db(conn)
     )
     sessions = await PatrolSession.filter(

@@ -13,7 +13,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from steward.flows.state import AwardPoints, PointsSummary
 from steward.storage import report_store, sql
 from steward.storage.db import create_once
-from steward.storage.models import HoursEntry, PointsEntry, VolunteerStatus
+from steward.storage.models import GONE_VALUES, HoursEntry, PointsEntry
 
 
 async def add_points(
@@ -72,7 +72,7 @@ async def append_hours(
 _STREET_TOTALS = """
     SELECT v.id AS volunteer_id, COALESCE(SUM(p.amount), 0) AS total
     FROM volunteers v LEFT JOIN points_ledger p ON p.volunteer_id = v.id
-    WHERE v.street_id = ? AND v.status <> ?
+    WHERE v.street_id = ? AND v.status NOT IN (?, ?)
     GROUP BY v.id
 """
 _SUMMARY = f"""
@@ -83,7 +83,7 @@ _SUMMARY = f"""
         (SELECT COUNT(*) FROM ({_STREET_TOTALS}) t
             WHERE t.total > (SELECT COALESCE(SUM(amount), 0) FROM points_ledger
                 WHERE volunteer_id = ?)) AS above,
-        (SELECT COUNT(*) FROM volunteers WHERE street_id = ? AND status <> ?) AS ranked
+        (SELECT COUNT(*) FROM volunteers WHERE street_id = ? AND status NOT IN (?, ?)) AS ranked
 """
 
 
@@ -91,7 +91,6 @@ async def points_summary(
     volunteer_id: int, street_id: int, today: date, conn: BaseDBAsyncClient
 ) -> PointsSummary:
     """Balance, this month's gain and rank among the street's volunteers, in one statement."""
-    removed = VolunteerStatus.REMOVED.value
     [row] = await sql.rows(
         conn,
         _SUMMARY,
@@ -100,10 +99,10 @@ async def points_summary(
             volunteer_id,
             today.replace(day=1),
             street_id,
-            removed,
+            *GONE_VALUES,
             volunteer_id,
             street_id,
-            removed,
+            *GONE_VALUES,
         ],
     )
     return PointsSummary(

@@ -23,7 +23,13 @@ class VolunteerStatus(StrEnum):
     ACTIVE = "active"
     ON_LEAVE = "on_leave"
     FLAGGED = "flagged"
-    REMOVED = "removed"
+    REMOVED = "removed"  # by the office's decision
+    RESIGNED = "resigned"  # at their own request (退出): a removal too, never messaged again
+
+
+# Volunteers who no longer serve: they get no messages and count nowhere.
+GONE: tuple[VolunteerStatus, ...] = (VolunteerStatus.REMOVED, VolunteerStatus.RESIGNED)
+GONE_VALUES: tuple[str, ...] = tuple(s.value for s in GONE)
 
 
 class OutboxStatus(StrEnum):
@@ -472,3 +478,69 @@ class ChatGroup(Model):
 
     class Meta:
         table = "chat_groups"
+
+
+class ApplicationStatus(StrEnum):
+    """Lifecycle of an application to serve (SPEC §9).
+
+    draft -> pending                 (the applicant answered the last question)
+    pending -> approved | declined   (the street decides; who and when are stored)
+    approved -> joined | declined | lapsed   (同意 within 7 days, or not)
+
+    A draft holds the conversation of someone not on the roster: the step waiting for an
+    answer and the answers so far. An applicant under 18, or one who texts STOP, leaves no row.
+    """
+
+    DRAFT = "draft"
+    PENDING = "pending"
+    APPROVED = "approved"
+    JOINED = "joined"
+    DECLINED = "declined"
+    LAPSED = "lapsed"
+
+
+class Application(Model):
+    """Someone who applied by text to become a steward: their answers and what became of it."""
+
+    id = fields.IntField(primary_key=True)  # the N of `steward applicants approve N`
+    channel = fields.CharField(max_length=16)
+    address = fields.CharField(max_length=64)  # E.164, or telegram:<chat id>
+    phone = fields.CharField(max_length=20, null=True)  # E.164 when the applicant texted by SMS
+    language = fields.CharField(max_length=2, default="zh")
+    status = fields.CharEnumField(ApplicationStatus, max_length=10, default=ApplicationStatus.DRAFT)
+    # The guided conversation while a draft: the step waiting for an answer, until when.
+    step = fields.CharField(max_length=32, null=True)
+    step_expires_at = fields.DatetimeField(null=True)
+    # The answers (SPEC §9 asks for nothing else).
+    name = fields.CharField(max_length=100, default="")
+    community: fields.ForeignKeyNullableRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="applications", null=True, on_delete=fields.RESTRICT
+    )
+    birth = fields.CharField(max_length=7, default="")  # YYYY-MM
+    party_member = fields.BooleanField(null=True)
+    experience = fields.CharField(max_length=200, default="")
+    lane = fields.CharField(max_length=200, default="")
+    started_at = fields.DatetimeField()
+    received_at = fields.DatetimeField(null=True)  # when the last answer came in
+    # The street's decision, and the pair an approved applicant is to join.
+    pair: fields.ForeignKeyNullableRelation[Pair] = fields.ForeignKeyField(
+        "models.Pair", related_name="applications", null=True, on_delete=fields.SET_NULL
+    )
+    decided_by = fields.CharField(max_length=100, default="")
+    decided_at = fields.DatetimeField(null=True)
+    decline_reason = fields.CharField(max_length=200, default="")
+    # The record of the signed pledge (承诺书): when the applicant answered 同意.
+    pledge_accepted_at = fields.DatetimeField(null=True)
+    lapsed_at = fields.DatetimeField(null=True)
+    volunteer: fields.ForeignKeyNullableRelation[Volunteer] = fields.ForeignKeyField(
+        "models.Volunteer", related_name="applications", null=True, on_delete=fields.SET_NULL
+    )
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    community_id: int | None
+    pair_id: int | None
+    volunteer_id: int | None
+
+    class Meta:
+        table = "applications"
+        indexes = (("address", "status"), ("community_id", "status"))

@@ -28,7 +28,14 @@ from steward.flows.points import (
 )
 from steward.storage import report_store, sql
 from steward.storage.db import create_once
-from steward.storage.models import PointsEntry, Role, Street, Volunteer, VolunteerStatus
+from steward.storage.models import (
+    GONE,
+    GONE_VALUES,
+    PointsEntry,
+    Role,
+    Street,
+    Volunteer,
+)
 
 
 def client(conn: BaseDBAsyncClient | None) -> BaseDBAsyncClient:
@@ -51,9 +58,7 @@ async def find_holder(
     name_or_phone: str, region: str, street_id: int | None, conn: BaseDBAsyncClient | None = None
 ) -> Holder:
     """The one serving volunteer with this phone, or with this exact name (in the street)."""
-    query = Volunteer.exclude(status=VolunteerStatus.REMOVED).select_related(
-        "street", "community", "pair"
-    )
+    query = Volunteer.exclude(status__in=GONE).select_related("street", "community", "pair")
     if street_id is not None:
         query = query.filter(street_id=street_id)
     phone = _e164(name_or_phone, region)
@@ -87,7 +92,7 @@ def _holder(vol: Volunteer) -> Holder:
         vol.street.name,
         vol.community.name,
         vol.pair.code if vol.pair else "",
-        vol.status != VolunteerStatus.REMOVED,
+        vol.status not in GONE,
     )
 
 
@@ -219,7 +224,7 @@ _RANKING = """
             LEFT JOIN done ON done.volunteer_id = v.id
             LEFT JOIN served ON served.volunteer_id = v.id
             LEFT JOIN verified ON verified.volunteer_id = v.id
-        WHERE v.status <> ? AND v.role <> ? {street}
+        WHERE v.status NOT IN (?, ?) AND v.role <> ? {street}
     ), ranked AS (
         SELECT scored.*, RANK() OVER (ORDER BY points DESC, minutes DESC) AS place FROM scored
     )
@@ -242,7 +247,7 @@ async def ranking(
     first, last = period.start, period.end
     since, until = day_bounds(period, tz)
     values: list[Any] = [first, last, REDEEM, REDEEM, first, last, True, first, last, since, until]
-    values += [VolunteerStatus.REMOVED.value, Role.OFFICE.value]
+    values += [*GONE_VALUES, Role.OFFICE.value]
     street = ""
     if street_id is not None:
         street, values = "AND v.street_id = ?", [*values, street_id]

@@ -15,7 +15,14 @@ from steward.flows.state import (
     ReportsContext,
     ReportView,
 )
-from steward.storage.models import Attachment, Report, ReportEvent, Role, Volunteer, VolunteerStatus
+from steward.storage.models import (
+    GONE,
+    Attachment,
+    Report,
+    ReportEvent,
+    Role,
+    Volunteer,
+)
 
 RECENT_OWN = timedelta(minutes=30)
 RECENT_ZONE = timedelta(hours=24)
@@ -81,7 +88,7 @@ async def people(
     role: Role, conn: BaseDBAsyncClient | None = None, **where: object
 ) -> tuple[Contact, ...]:
     """Everyone of a role (leads, office staff) matching `where`, except removed volunteers."""
-    query = Volunteer.filter(role=role, **where).exclude(status=VolunteerStatus.REMOVED)
+    query = Volunteer.filter(role=role, **where).exclude(status__in=GONE)
     if conn is not None:
         query = query.using_db(conn)
     return tuple(contact(v) for v in await query.order_by("id"))

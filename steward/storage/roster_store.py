@@ -25,7 +25,16 @@ from steward.flows.roster import (
     export_phone,
     pair_size_errors,
 )
-from steward.storage.models import Community, Pair, Role, Street, Volunteer, VolunteerStatus, Zone
+from steward.storage.models import (
+    GONE,
+    Community,
+    Pair,
+    Role,
+    Street,
+    Volunteer,
+    VolunteerStatus,
+    Zone,
+)
 
 PairKey = tuple[str, str, str]  # (street, community, pair code)
 
@@ -129,7 +138,7 @@ def _stayers(plan: RosterPlan, snapshot: _Snapshot) -> dict[PairKey, list[str]]:
     stayers: dict[PairKey, list[str]] = {}
     for v in snapshot.volunteers.values():
         pair_id = v.pair_id
-        if pair_id is not None and v.phone not in in_file and v.status != VolunteerStatus.REMOVED:
+        if pair_id is not None and v.phone not in in_file and v.status not in GONE:
             stayers.setdefault(key_of[pair_id], []).append(f"{v.name} ({v.phone})")
     return stayers
 
@@ -267,7 +276,7 @@ async def list_roster(*, include_removed: bool = True) -> list[RosterEntry]:
     """Return every volunteer with their place and pair, ordered street, community, pair, name."""
     query = Volunteer.all().prefetch_related("street", "community", "pair", "pair__zone")
     if not include_removed:
-        query = query.exclude(status=VolunteerStatus.REMOVED)
+        query = query.exclude(status__in=GONE)
     entries = [_entry(v) for v in await query]
     return sorted(entries, key=_order)
 

@@ -8,7 +8,7 @@ from steward.storage.models import Role
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0006_ledger_corrections")]
+    dependencies = [("models", "0007_applications")]
 
     initial = False
 
