@@ -12,7 +12,11 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from steward.storage.models import InboundMessage, OutboxMessage, PatrolSession
+from steward.clock import utcnow
+from steward.shells import groups as group_shell
+from steward.storage.models import InboundMessage, OutboxMessage, PatrolSession, Report
+from steward.storage.unit import UnitOfWork
+from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import SERVICE_NUMBER, new_sid, seed_street, service_settings, sign, sms_form
 
@@ -115,3 +119,54 @@ async def test_reply_goes_out_once_across_a_hard_kill(db: str, twilio: FakeTwili
     assert await PatrolSession.filter(volunteer_id=street.wang.id).count() == 1
     rows = await OutboxMessage.all()
     assert [(r.status, r.provider_id) for r in rows] == [("sent", sent[0].sid)]
+
+
+async def test_serve_with_telegram_end_to_end(
+    db: str, twilio: FakeTwilio, telegram_api: FakeTelegram
+) -> None:
+    """`steward serve` with a bot token and TELEGRAM_API_BASE at the stand-in: it registers its
+    webhook, links a lead, binds a group, puts a report's card there, and acts on its button."""
+    street = await seed_street()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = service_settings(db, twilio, PUBLIC_BASE_URL=base)
+    env = {
+        **serve_env(db, twilio, base),
+        "TELEGRAM_BOT_TOKEN": telegram_api.token,
+        "TELEGRAM_API_BASE": telegram_api.base_url,
+        "TELEGRAM_WEBHOOK_SECRET": "process-test-secret",
+    }
+    lead = telegram_api.user(7001, "建国")
+    group = telegram_api.add_group(-100_200, "新开河片长群")
+    made = await group_shell.invite("鼓楼街道", "新开河社区", "lead", utcnow(), UnitOfWork())
+
+    def wait_for(chat: int, count: int, what: str) -> None:
+        telegram_api.wait_until(lambda: len(telegram_api.messages_to(chat)) >= count, 20.0, what)
+
+    async with serve(env, port):
+        hooks = telegram_api.calls("setWebhook")
+        assert [c.params.get("url") for c in hooks] == [f"{base}/telegram/webhook"]
+        await telegram_api.share_contact(lead, street.lead.phone)
+        await asyncio.to_thread(wait_for, lead.id, 1, "the lead's link confirmed")
+        await telegram_api.group_command(group, lead, f"/bind {made.code}")
+        await asyncio.to_thread(wait_for, group.id, 1, "the group bound")
+        form = sms_form(street.wang.phone, "报 1 5号楼门口垃圾堆放", new_sid())
+        headers = {"X-Twilio-Signature": sign(settings, "/twilio/sms", form)}
+        async with httpx.AsyncClient(base_url=base) as http:
+            assert (await http.post("/twilio/sms", data=form, headers=headers)).status_code == 200
+        await asyncio.to_thread(wait_for, group.id, 2, "the report's card")
+        card = telegram_api.messages_to(group.id)[1]
+        assert card.callback_data == ["ack:1", "resolve:1", "reject:1"]
+        await telegram_api.press_button(lead, card, "ack:1")
+        await asyncio.to_thread(
+            telegram_api.wait_until,
+            lambda: telegram_api.messages_to(group.id)[1].edits == 1,
+            20.0,
+            "the card edited",
+        )
+        sms = await asyncio.to_thread(twilio.wait_for_messages, 2, 20.0)
+    assert [m.to for m in sms] == [street.wang.phone, street.wang.phone]
+    assert sms[1].body == "您的上报#1已受理，正在处理，+3分。谢谢！"
+    edited = telegram_api.messages_to(group.id)[1]
+    assert (edited.text or "").endswith("— 已受理（赵建国）")
+    assert (await Report.get(number=1)).status == "acknowledged"
