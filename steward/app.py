@@ -49,7 +49,9 @@ def build_senders(
         log.warning(
             "SMS channel off: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM to send SMS"
         )
-    if telegram_channel is not None:
+    if settings.SIMULATOR:  # simulator hook: group messages go to the /sim page's group chats
+        senders["telegram"] = simulator.TelegramGroupSender()
+    elif telegram_channel is not None:
         senders["telegram"] = telegram_channel.sender
     else:
         log.warning("Telegram channel off: set TELEGRAM_BOT_TOKEN to use Telegram")

@@ -22,10 +22,11 @@ from zoneinfo import ZoneInfo
 
 from steward.clock import local_date, reading, utc
 from steward.flows.roster import RosterPlan, decode_roster, parse_roster
-from steward.gateway.messages import InboundMessage
+from steward.gateway.messages import GroupPost, InboundMessage
 from steward.gateway.outbox import Dispatcher
-from steward.gateway.simulator import SimulatorSender
+from steward.gateway.simulator import SimulatorSender, TelegramGroupSender
 from steward.settings import Settings
+from steward.shells import groups as group_shell
 from steward.shells.inbound import Processor
 from steward.shells.jobs import run_job
 from steward.storage.inbound import InboundWriter
@@ -113,6 +114,10 @@ PEOPLE: tuple[Person, ...] = (
     Person("he", "何淑珍", "+8613922013201", JINZHONG, pair="C2", zone="河沿胡同"),
 )
 BY_KEY = {p.key: p for p in PEOPLE}
+# The leads' and the office's Telegram accounts, and their groups (simulated on the /sim page).
+TELEGRAM_USER = {p.key: 7001 + n for n, p in enumerate(PEOPLE) if p.role in ("lead", "office")}
+LEAD_GROUPS = {ZHENHUA: ("zhao", -1001), ZHICHENG: ("chen", -1002), JINZHONG: ("sun", -1003)}
+OFFICE_GROUP = ("qian", -1000)
 RESIDENT = "+8613712345678"  # not on the roster: gets the polite "not registered" once
 
 CHECK_IN = {"zh": ("签到", "签到", "签到", "1", "到", "上岗"), "en": ("IN", "in", "IN", "1")}
@@ -388,14 +393,15 @@ async def seed(settings: Settings, start: datetime) -> Seeded:
     processor = Processor(settings, units, poll_seconds=settings.OUTBOX_POLL_SECONDS)
     # The demo's own sending rate: two weeks are replayed in seconds, not at 1 SMS a second.
     dispatcher = Dispatcher(
-        {"sms": SimulatorSender()},
-        rates={"sms": 10_000.0},
+        {"sms": SimulatorSender(), "telegram": TelegramGroupSender()},
+        rates={"sms": 10_000.0, "telegram": 10_000.0},
         max_attempts=settings.OUTBOX_MAX_ATTEMPTS,
         poll_seconds=settings.OUTBOX_POLL_SECONDS,
     )
     text = roster_csv(joined)
     with reading(clock):
         summary = await apply_roster(roster_plan(text, settings, joined), dry_run=False)
+        await _telegram_groups(writer, processor, units, first)
         for n, event in enumerate(events):
             clock.now = event.at
             if event.kind == "text":
@@ -426,3 +432,41 @@ async def seed(settings: Settings, start: datetime) -> Seeded:
         texts=sum(e.kind == "text" for e in events),
         jobs=sum(e.kind == "job" for e in events),
     )
+
+
+async def _telegram_groups(
+    writer: InboundWriter, processor: Processor, units: UnitOfWork, at: datetime
+) -> None:
+    """The leads and the office link Telegram (sharing their own number in a private chat) and
+    bind their groups with one-time codes, as `steward chats invite` and `/bind` do."""
+    for key, user in TELEGRAM_USER.items():
+        await writer.store(
+            InboundMessage(
+                channel="telegram",
+                address=f"telegram:{user}",
+                text="",
+                external_id=f"SIMDEMO-link-{user}",
+                received_at=at,
+                contact_phone=BY_KEY[key].phone,
+                contact_user_id=user,
+            )
+        )
+    await processor.drain()
+    binds: list[tuple[str | None, str, str, int]] = [
+        (community, "lead", key, chat) for community, (key, chat) in LEAD_GROUPS.items()
+    ]
+    binds.append((None, "office", *OFFICE_GROUP))
+    for community, role, key, chat in binds:
+        made = await group_shell.invite(STREET, community, role, at, units)
+        who = BY_KEY[key]
+        await writer.store(
+            InboundMessage(
+                channel="telegram",
+                address=f"telegram:{chat}",
+                text=f"/bind {made.code}",
+                external_id=f"SIMDEMO-bind-{chat}",
+                received_at=at,
+                group=GroupPost(TELEGRAM_USER[key], who.name, community or STREET),
+            )
+        )
+    await processor.drain()

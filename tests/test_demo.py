@@ -21,6 +21,7 @@ from steward.settings import Settings, load_settings
 from steward.shells.jobs import run_job
 from steward.storage.models import (
     AttendanceDay,
+    ChatGroup,
     Community,
     InboundMessage,
     OutboxMessage,
@@ -83,7 +84,23 @@ async def test_the_demo_street(db: str) -> None:
     assert await InboundMessage.filter(last_error__isnull=False).count() == 0
     statuses = Counter(await OutboxMessage.all().values_list("status", flat=True))
     assert set(statuses) == {"sent"}
-    assert await OutboxMessage.filter(provider_id__startswith="SIM").count() == statuses["sent"]
+    by_sms = await OutboxMessage.filter(channel="sms", provider_id__startswith="SIM").count()
+    by_telegram = await OutboxMessage.filter(
+        channel="telegram", provider_id__startswith="tg:"
+    ).count()
+    assert by_sms + by_telegram == statuses["sent"]
+
+    # The leads' and the office's Telegram groups are bound, and the leads' alerts went there:
+    # each report a card with its buttons, no lead alert by SMS.
+    groups = await ChatGroup.all().order_by("chat_id").values_list("chat_id", "role")
+    assert groups == [(-1003, "lead"), (-1002, "lead"), (-1001, "lead"), (-1000, "office")]
+    cards = Counter(
+        await OutboxMessage.filter(keyboard__startswith="card:").values_list("address", flat=True)
+    )
+    # Eight reports in the lead groups; the urgent one (#5) in the office's too.
+    assert sum(cards.values()) == 9 and cards["telegram:-1000"] == 1
+    leads = await Volunteer.filter(role="lead").values_list("phone", flat=True)
+    assert not await OutboxMessage.filter(address__in=list(leads), kind="alert").exists()
     kinds = set(await OutboxMessage.all().values_list("kind", flat=True))
     assert {"reply", "alert", "nudge", "digest", "report_update"} <= kinds
 

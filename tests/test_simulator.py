@@ -31,7 +31,7 @@ from tests.harness import Street1, add_office, seed_street
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY_MORNING = datetime(2026, 11, 23, 7, 50, tzinfo=SHANGHAI)
-TELEGRAM_LATER = "Telegram groups come with the Telegram channel"
+PRIVATE_TELEGRAM = "the simulator has Telegram groups only"
 
 
 def sim_settings(database_url: str, **overrides: object) -> Settings:
@@ -207,14 +207,28 @@ BAD_INPUT = [
     (
         "POST",
         "/sim/api/messages",
-        b'{"from": "telegram:42", "chat": "-1001", "text": "/today"}',
-        501,
-        TELEGRAM_LATER,
+        b'{"from": "telegram:42", "chat": "1001", "text": "/today"}',
+        400,
+        "is a group: a negative id",
     ),
-    ("POST", "/sim/api/messages", b'{"from": "telegram:42", "text": "hi"}', 501, TELEGRAM_LATER),
+    (
+        "POST",
+        "/sim/api/messages",
+        b'{"from": "telegram:abc", "chat": "-1001", "text": "/today"}',
+        400,
+        '"from" must be a Telegram id',
+    ),
+    (
+        "POST",
+        "/sim/api/messages",
+        b'{"from": "telegram:42", "chat": "-1001", "button": "ack:1", "message": 99}',
+        404,
+        "no message 99",
+    ),
+    ("POST", "/sim/api/messages", b'{"from": "telegram:42", "text": "hi"}', 400, PRIVATE_TELEGRAM),
     ("POST", "/sim/api/messages", b"{" * 70_000, 413, "too large"),
     ("GET", "/sim/api/threads/not-a-number", b"", 400, "not a phone number"),
-    ("GET", "/sim/api/threads/telegram:-1001", b"", 501, TELEGRAM_LATER),
+    ("GET", "/sim/api/threads/telegram:-10x", b"", 400, '"address" must be a Telegram id'),
     ("POST", "/sim/api/jobs/payroll", b"{}", 404, "no job 'payroll'"),
     ("POST", "/sim/api/jobs/digest", b'{"at": "tomorrow"}', 400, "not an ISO 8601 time"),
     ("POST", "/sim/api/jobs/digest", b'{"at": 1800}', 400, 'give "at"'),

@@ -20,7 +20,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,23 +33,28 @@ from starlette.routing import BaseRoute, Route
 
 from steward.clock import reading, system_clock, utc, utcnow
 from steward.flows import jobs as job_rules
+from steward.flows.groups import card_buttons
 from steward.flows.segments import segment_count
-from steward.gateway.messages import InboundMessage, OutboundMessage, SendResult
+from steward.gateway.messages import GroupPost, InboundMessage, OutboundMessage, SendResult
 from steward.gateway.webhooks import BadRequest, read_body
 from steward.settings import Settings
 from steward.shells import jobs as job_shells
+from steward.storage.chats_store import group_people
 from steward.storage.models import InboundMessage as StoredInbound
 from steward.storage.models import OutboxMessage, OutboxStatus
 from steward.storage.roster_store import RosterEntry, list_roster
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "sms"  # the simulator stands in for the SMS network (Telegram groups come later)
+CHANNEL = "sms"  # the simulator stands in for the SMS network, and for Telegram's groups
+GROUP_CHANNEL = "telegram"
+PRIVATE_TELEGRAM = (
+    'the simulator has Telegram groups only: give "chat" (a group id) with a Telegram "from"'
+)
 PROVIDER_PREFIX = "SIM"
 MAX_TEXT = 1600  # what one SMS (all its segments together) can carry at Twilio
 THREAD_LIMIT = 300  # the latest messages of a thread the page shows
 MAX_JUMP = timedelta(days=366)  # a job "as of" a moment further off is a typo, not a plan
-TELEGRAM_LATER = "Telegram groups come with the Telegram channel"
 SHOWN = (OutboxStatus.SENT, OutboxStatus.DELIVERED)  # what has reached the simulated phone
 BANNER = (
     "SIMULATOR ON: texts go to the /sim page, not to Twilio; nothing reaches a real phone. "
@@ -66,6 +71,27 @@ class SimulatorSender:
 
     async def send(self, message: OutboundMessage) -> SendResult:
         return SendResult(provider_id=f"{PROVIDER_PREFIX}{secrets.token_hex(16)}", status="sent")
+
+    async def close(self) -> None:
+        return None
+
+
+class TelegramGroupSender:
+    """Telegram's sender while the simulator is on: the page's group chats read the outbox.
+
+    A sent message's id in its chat is its outbox id (`tg:<chat>:<id>`, as Telegram's ids are
+    kept), so a card can be pressed and edited the way it is in a real group.
+    """
+
+    channel = GROUP_CHANNEL
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        chat = message.address.split(":", 1)[1]
+        if message.edit_message_id is not None:
+            provider = f"tg:{chat}:{message.edit_message_id}:edit{message.outbox_id}"
+        else:
+            provider = f"tg:{chat}:{message.outbox_id}"
+        return SendResult(provider_id=provider, status="sent")
 
     async def close(self) -> None:
         return None
@@ -113,7 +139,7 @@ def phone_address(raw: object, region: str) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise ApiError(400, 'give "from" as a phone number, e.g. "+8613800138000"')
     if raw.strip().startswith("telegram:"):
-        raise ApiError(501, TELEGRAM_LATER)
+        raise ApiError(400, PRIVATE_TELEGRAM)
     try:
         number = phonenumbers.parse(raw.strip()[:64], region)
     except NumberParseException:
@@ -153,6 +179,32 @@ async def json_object(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(400, "expected a JSON object")
     return data
+
+
+def telegram_id(raw: object, name: str) -> int:
+    """A Telegram id as the API is given it: 12345, "-1001", or "telegram:12345"."""
+    text = str(raw if raw is not None else "").strip().removeprefix("telegram:")
+    try:
+        return int(text)
+    except ValueError:
+        raise ApiError(400, f'"{name}" must be a Telegram id such as "telegram:7001"') from None
+
+
+async def _our_message(address: str, raw: object) -> tuple[int, str]:
+    """The message of ours in a simulated group that a button or a reply is about."""
+    try:
+        message_id = int(str(raw))
+    except ValueError:
+        raise ApiError(400, '"message" / "reply_to" is the id of a message in the thread') from None
+    row = await OutboxMessage.filter(id=message_id, address=address).first()
+    if row is None:
+        raise ApiError(404, f"no message {message_id} in {address}")
+    latest = (
+        await OutboxMessage.filter(address=address, edit_message_id=message_id)
+        .order_by("-id")
+        .first()
+    )
+    return message_id, (latest or row).body
 
 
 def message_text(raw: object) -> str:
@@ -198,6 +250,47 @@ async def thread(address: str, tz: ZoneInfo) -> list[dict[str, Any]]:
     ]
 
 
+async def group_thread(address: str, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """A group's messages both ways, oldest first; a card shows its latest edit and buttons."""
+    received = (
+        await StoredInbound.filter(channel=GROUP_CHANNEL, address=address)
+        .order_by("-received_at", "-id")
+        .limit(THREAD_LIMIT)
+    )
+    delivered = (
+        await OutboxMessage.filter(channel=GROUP_CHANNEL, address=address, status__in=list(SHOWN))
+        .order_by("-sent_at", "-id")
+        .limit(THREAD_LIMIT)
+    )
+    edits = {int(r.edit_message_id): r for r in delivered if r.edit_message_id is not None}
+    rows: list[tuple[datetime, int, int, dict[str, Any]]] = []
+    for r in received:
+        post = (r.details or {}).get("group", {})
+        if post.get("callback_id"):
+            continue  # a button press shows as the card's edit, not as a message
+        item = {"direction": "in", "text": r.text, "from": post.get("user_name", "")}
+        rows.append((utc(r.received_at), 0, int(r.id), item))
+    for sent in delivered:
+        if sent.edit_message_id is not None:
+            continue
+        latest = edits.get(int(sent.id), sent)
+        buttons = card_buttons(latest.keyboard or "") if latest.keyboard else None
+        item = {
+            "direction": "out",
+            "text": latest.body,
+            "id": int(sent.id),
+            "buttons": buttons or [],
+            "asks_reply": sent.keyboard == "answer",
+            "photo": bool(sent.attachment),
+        }
+        rows.append((utc(sent.sent_at or sent.created_at), 1, int(sent.id), item))
+    rows.sort(key=lambda row: row[:3])
+    return [
+        {**item, "at": local_iso(at, tz), "segments": segment_count(item["text"])}
+        for at, _, _, item in rows[-THREAD_LIMIT:]
+    ]
+
+
 def person(entry: RosterEntry) -> dict[str, str]:
     return {
         "street": entry.street,
@@ -210,6 +303,20 @@ def person(entry: RosterEntry) -> dict[str, str]:
         "zone": entry.zone,
         "status": entry.status,
     }
+
+
+async def bound_groups() -> list[dict[str, Any]]:
+    """The bound groups and who may speak in each (linked leads or office staff)."""
+    return [
+        {
+            "chat": str(g.chat_id),
+            "address": f"{GROUP_CHANNEL}:{g.chat_id}",
+            "role": g.role,
+            "place": g.place,
+            "people": [{"user": u, "name": n, "role": r} for u, n, r in people],
+        }
+        for g, people in await group_people()
+    ]
 
 
 # --- the routes --------------------------------------------------------------------------------
@@ -258,6 +365,7 @@ class Simulator:
             Route("/", self.home, methods=["GET"]),
             Route("/sim", self.page, methods=["GET"]),
             Route("/sim/api/people", api(self.people), methods=["GET"]),
+            Route("/sim/api/groups", api(self.groups), methods=["GET"]),
             Route("/sim/api/messages", api(self.message), methods=["POST"]),
             Route("/sim/api/threads/{address:path}", api(self.thread), methods=["GET"]),
             Route("/sim/api/jobs/{name}", api(self.job), methods=["POST"]),
@@ -278,10 +386,13 @@ class Simulator:
     async def people(self, request: Request) -> Response:
         return JSONResponse([person(e) for e in await list_roster()])
 
+    async def groups(self, request: Request) -> Response:
+        return JSONResponse(await bound_groups())
+
     async def message(self, request: Request) -> Response:
         data = await json_object(request, self.settings.MAX_WEBHOOK_BYTES)
         if "chat" in data:
-            raise ApiError(501, TELEGRAM_LATER)
+            return await self._group_message(data)
         address = phone_address(data.get("from"), self.settings.DEFAULT_REGION)
         text = message_text(data.get("text"))
         msg = InboundMessage(
@@ -295,8 +406,47 @@ class Simulator:
         body = {"from": address, "id": msg.external_id, "at": local_iso(msg.received_at, self.tz)}
         return JSONResponse(body, status_code=202)
 
+    async def _group_message(self, data: dict[str, Any]) -> Response:
+        """`{"from": "telegram:<user>", "chat": "<group>", "text": "/today"}`, or a card's
+        button (`"button": "ack:3", "message": <id>`), or an answer to one of our questions
+        (`"reply_to": <id>`): as Telegram would deliver it to the webhook."""
+        user, chat = telegram_id(data.get("from"), "from"), telegram_id(data.get("chat"), "chat")
+        if chat >= 0:
+            raise ApiError(400, '"chat" is a group: a negative id, e.g. "-1001"')
+        address = f"{GROUP_CHANNEL}:{chat}"
+        names = {int(g["chat"]): g for g in await bound_groups()}
+        speaker = next(
+            (p["name"] for p in names.get(chat, {}).get("people", []) if p["user"] == user), ""
+        )
+        external_id = f"{PROVIDER_PREFIX}{secrets.token_hex(16)}"
+        button, text = data.get("button"), ""
+        post = GroupPost(user_id=user, user_name=speaker, title="")
+        if button is not None:
+            card = await _our_message(address, data.get("message"))
+            text = message_text(button)
+            post = replace(post, callback_id=external_id, message_id=card[0], card_text=card[1])
+        else:
+            text = message_text(data.get("text"))
+            if data.get("reply_to") is not None:
+                asked = await _our_message(address, data.get("reply_to"))
+                post = replace(post, reply_to_text=asked[1])
+        msg = InboundMessage(
+            channel=GROUP_CHANNEL,
+            address=address,
+            text=text,
+            external_id=external_id,
+            received_at=utcnow(),
+            group=post,
+        )
+        await self.accept(msg)
+        body = {"from": address, "id": external_id, "at": local_iso(msg.received_at, self.tz)}
+        return JSONResponse(body, status_code=202)
+
     async def thread(self, request: Request) -> Response:
         raw = str(request.path_params["address"])
+        if raw.startswith(f"{GROUP_CHANNEL}:-"):
+            telegram_id(raw.split(":", 1)[1], "address")
+            return JSONResponse(await group_thread(raw, self.tz))
         address = phone_address(raw, self.settings.DEFAULT_REGION)
         return JSONResponse(await thread(address, self.tz))
 

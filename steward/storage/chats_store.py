@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from steward.flows.groups import OpenReportLine, RosterPair
@@ -213,6 +214,33 @@ async def groups_for(volunteer_ids: Iterable[int], conn: BaseDBAsyncClient) -> d
 async def office_groups(conn: BaseDBAsyncClient) -> list[Binding]:
     rows = await ChatGroup.filter(role=Role.OFFICE).using_db(conn).order_by("id")
     return [b for row in rows if (b := await group_of(int(row.chat_id), conn)) is not None]
+
+
+async def group_people() -> list[tuple[Binding, list[tuple[int, str, str]]]]:
+    """Each bound group with the linked people who may act in it: (user id, name, role)."""
+    result = []
+    conn = connections.get("default")
+    for row in await ChatGroup.all().using_db(conn).order_by("role", "id"):
+        binding = await group_of(int(row.chat_id), conn)
+        if binding is None:
+            continue
+        query = Volunteer.filter(telegram_chat_id__isnull=False, street_id=binding.street_id)
+        query = query.exclude(status=VolunteerStatus.REMOVED)
+        people = [
+            (int(v.telegram_chat_id), v.name, v.role.value)
+            for v in await query.using_db(conn).order_by("role", "id")
+            if v.telegram_chat_id is not None
+            and (
+                v.role == Role.OFFICE
+                or (
+                    v.role == Role.LEAD
+                    and binding.role == "lead"
+                    and v.community_id == binding.community_id
+                )
+            )
+        ]
+        result.append((binding, people))
+    return result
 
 
 async def bound_groups(conn: BaseDBAsyncClient) -> list[Binding]:
