@@ -534,8 +534,6 @@ def render_page(people: list[dict[str, str]], settings: Settings) -> str:
     roster_json = json.dumps(people, ensure_ascii=False).replace("<", "\\u003c")
     values = {
         "@@PHONES@@": _options(people, ("steward", "lead", "office")),
-        "@@LEADS@@": _options(people, ("lead",)) or '<option value="">（没有片长）</option>',
-        "@@OFFICE@@": _options(people, ("office",)) or '<option value="">（没有街道办）</option>',
         "@@JOBS@@": "".join(f'<option value="{j}">{j}</option>' for j in [*job_shells.JOBS, "all"]),
         "@@ROSTER@@": roster_json,
         "@@ZONE@@": html.escape(settings.TIMEZONE),
@@ -589,6 +587,10 @@ form.compose input { flex: 1; min-width: 0; font-size: 1rem; padding: .45rem; }
 button { font-size: .95rem; padding: .35rem .7rem; border-radius: 8px; border: 1px solid #90a4ae;
   background: #f5f8fa; cursor: pointer; }
 button.primary { background: #1565c0; color: #fff; border-color: #1565c0; }
+select.group, select.speaker { margin: .4rem .8rem 0; font-size: 1rem; padding: .3rem; }
+.msg .from { font-size: .75rem; color: #2e7d32; }
+.msg .photo { font-size: .8rem; color: #607d8b; }
+.msg.ask { border-color: #1565c0; }
 .hint { font-size: .8rem; color: #607d8b; padding: 0 .8rem; }
 .warn { color: #b00020; }
 </style>
@@ -622,21 +624,21 @@ autocomplete="off"><button type="submit" class="primary">发送</button></form>
 <p class="hint">试试 Try: 签到 · 报 · 积分 · 请假 2 · 查 1 · 撤销 · HELP</p>
 </section>
 <section id="lead" data-role="lead">
-<h2>片长 Leads (SMS, until Telegram groups)</h2>
-<select class="who" aria-label="lead">@@LEADS@@</select>
-<div class="number"></div>
+<h2>片长群 Lead group (Telegram)</h2>
+<select class="group" aria-label="lead group"></select>
+<select class="speaker" aria-label="speaking as"></select>
 <div class="thread" aria-live="polite"></div>
 <div class="keys"></div>
-<form class="compose"><input aria-label="text" placeholder="受理 N · 办结 N 说明 · 今日"
+<form class="compose"><input aria-label="text" placeholder="/today · /reports · /ack N"
 autocomplete="off"><button type="submit" class="primary">发送</button></form>
 </section>
 <section id="office" data-role="office">
-<h2>街道办 Office (SMS, until Telegram groups)</h2>
-<select class="who" aria-label="office">@@OFFICE@@</select>
-<div class="number"></div>
+<h2>街道办群 Office group (Telegram)</h2>
+<select class="group" aria-label="office group"></select>
+<select class="speaker" aria-label="speaking as"></select>
 <div class="thread" aria-live="polite"></div>
 <div class="keys"></div>
-<form class="compose"><input aria-label="text" placeholder="今日 · 受理 N"
+<form class="compose"><input aria-label="text" placeholder="/digest · /flags · /applicants"
 autocomplete="off"><button type="submit" class="primary">发送</button></form>
 </section>
 </main>
@@ -650,7 +652,6 @@ const KEYS = {
   zh: [["签到", "签到"], ["签退", "签退"], ["上报", "报"], ["积分", "积分"]],
   en: [["签到 IN", "IN"], ["签退 OUT", "OUT"], ["上报 REPORT", "R"], ["积分 POINTS", "P"]],
 };
-const LEAD_KEYS = [["今日 TODAY", "今日"]];
 const PRESETS = [["nudges", "08:31"], ["nudges", "09:31"], ["sessions", "10:10"],
   ["reports", "12:00"], ["digest", "18:00"], ["day_close", "22:00"]];
 
@@ -778,11 +779,134 @@ class Chat {
   }
 }
 
+// A Telegram group as its members see it: commands, report cards with buttons, and our
+// questions (办结 / 驳回 ask for a note: answer in the box, it goes as a reply to the question).
+class GroupChat {
+  constructor(id, role, keys) {
+    this.root = document.getElementById(id);
+    this.role = role;
+    this.list = this.root.querySelector(".thread");
+    this.input = this.root.querySelector("form.compose input");
+    this.groupBox = this.root.querySelector("select.group");
+    this.speaker = this.root.querySelector("select.speaker");
+    this.groups = [];
+    this.address = "";
+    this.shown = "";
+    this.replyTo = null;
+    this.root.querySelector(".keys").replaceChildren(...keys.map(text => {
+      const b = node("button", "", text);
+      b.type = "button";
+      b.addEventListener("click", () => this.send({text}));
+      return b;
+    }));
+    this.root.querySelector("form.compose").addEventListener("submit", event => {
+      event.preventDefault();
+      const text = this.input.value;
+      if (!text.trim()) return;
+      this.input.value = "";
+      const body = {text};
+      if (this.replyTo !== null && !text.startsWith("/")) body.reply_to = this.replyTo;
+      this.replyTo = null;
+      this.input.placeholder = this.placeholder;
+      this.send(body);
+    });
+    this.placeholder = this.input.placeholder;
+    this.groupBox.addEventListener("change", () => this.open(this.groupBox.value));
+  }
+  async load() {
+    const all = await api("GET", "/sim/api/groups");
+    this.groups = all.filter(g => g.role === this.role);
+    if (!this.groups.length) {
+      this.groupBox.replaceChildren(node("option", "", "（没有绑定的群 no group bound）"));
+      return;
+    }
+    this.groupBox.replaceChildren(...this.groups.map(g => {
+      const o = node("option", "", g.place);
+      o.value = g.address;
+      return o;
+    }));
+    this.open(this.groups[0].address);
+  }
+  open(address) {
+    this.address = address;
+    this.shown = "";
+    this.list.replaceChildren();
+    const group = this.groups.find(g => g.address === address);
+    const people = group ? group.people : [];
+    this.speaker.replaceChildren(...people.map(p => {
+      const o = node("option", "", p.name + (p.role === "office" ? "（街道办）" : "（片长）"));
+      o.value = "telegram:" + p.user;
+      return o;
+    }));
+    this.refresh();
+  }
+  async refresh() {
+    if (!this.address) return;
+    const address = this.address;
+    let items;
+    try {
+      items = await api("GET", "/sim/api/threads/" + encodeURIComponent(address));
+    } catch (error) {
+      this.list.replaceChildren(node("p", "warn", error.message));
+      this.shown = "";
+      return;
+    }
+    const key = JSON.stringify(items);
+    if (address !== this.address || key === this.shown) return;
+    this.shown = key;
+    this.list.replaceChildren(...items.map(m => this.bubble(m)));
+    this.list.scrollTop = this.list.scrollHeight;
+  }
+  bubble(m) {
+    const b = node("div", "msg " + m.direction + (m.asks_reply ? " ask" : ""));
+    if (m.direction === "in" && m.from) b.append(node("div", "from", m.from));
+    if (m.photo) b.append(node("div", "photo", "🖼 图表 chart (sent as a photo)"));
+    b.append(node("div", "body", m.text));
+    const when = m.at.slice(5, 10).replace("-", "/") + " " + m.at.slice(11, 16);
+    b.append(node("div", "meta", when));
+    if (m.buttons && m.buttons.length) {
+      const row = node("div", "quick");
+      for (const [label, data] of m.buttons) {
+        const button = node("button", "", label);
+        button.type = "button";
+        button.addEventListener("click", () => this.send({button: data, message: m.id}));
+        row.append(button);
+      }
+      b.append(row);
+    }
+    if (m.asks_reply) {
+      const answer = node("button", "", "回复 Reply");
+      answer.type = "button";
+      answer.addEventListener("click", () => {
+        this.replyTo = m.id;
+        this.input.placeholder = "回复 #" + m.id + "…";
+        this.input.focus();
+      });
+      b.append(answer);
+      this.replyTo = m.id;  // the newest question is the one the box answers
+      this.input.placeholder = "回复：" + m.text.slice(0, 20);
+    }
+    return b;
+  }
+  async send(body) {
+    if (!this.address || !this.speaker.value) return;
+    try {
+      await api("POST", "/sim/api/messages",
+        {...body, from: this.speaker.value, chat: this.address.split(":")[1]});
+    } catch (error) {
+      this.list.append(node("p", "warn", error.message));
+      return;
+    }
+    for (let i = 1; i <= 8; i++) setTimeout(() => this.refresh(), 250 * i);
+  }
+}
+
 const chats = [
   new Chat("phone", p => KEYS[p && p.language === "en" ? "en" : "zh"]),
-  new Chat("lead", LEAD_KEYS),
-  new Chat("office", LEAD_KEYS),
+  new GroupChat("lead", "lead", ["/today", "/reports", "/roster"]),
+  new GroupChat("office", "office", ["/digest", "/flags", "/applicants"]),
 ];
+chats.slice(1).forEach(c => c.load());
 setInterval(() => chats.forEach(c => c.refresh()), 1200);
 
 // The clock: the simulator's time, ticking here between reads.
