@@ -200,9 +200,9 @@ async def _enqueue_all(
         [from_notice(notices[i], not_before=not_before) for i in keyed], now, conn
     )
     written = {i for i, outbox_id in zip(keyed, ids, strict=True) if outbox_id is not None}
-    for i, notice in enumerate(notices):  # without a key (no job's notice): one at a time
-        msg = from_notice(notice, not_before=not_before)
-        if not notice.dedupe_key and await enqueue(msg, now, conn) is not None:
+    for i in (i for i, n in enumerate(notices) if not n.dedupe_key):  # no job's, but one by one
+        msg = from_notice(notices[i], not_before=not_before)
+        if await enqueue(msg, now, conn) is not None:
             written.add(i)
     return [notices[i] for i in sorted(written)]
 
