@@ -377,11 +377,14 @@ def _steward_days_sql(conn: BaseDBAsyncClient) -> str:
 """
 
 
-def _history(text: str | None) -> tuple[str, ...]:
-    """'<date><status>,...' (any order) -> the statuses, oldest first."""
+def _history(text: str | None, seen: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """'<date><status>,...' (any order) -> the statuses, oldest first (many stewards share one
+    history: each text is parsed once)."""
     if not text:
         return ()
-    return tuple(item[10:] for item in sorted(text.split(",")))
+    if text not in seen:
+        seen[text] = tuple(item[10:] for item in sorted(text.split(",")))
+    return seen[text]
 
 
 def _unsettled_args(day: date) -> list[Any]:
@@ -425,6 +428,7 @@ async def steward_days(day: date) -> list[StewardDay]:
         return []
     staff = await load_staff(conn)
     scheduled: dict[str, bool] = {}
+    histories: dict[str, tuple[str, ...]] = {}
     items = []
     for row in rows:
         (status, leave_from, leave_until, community_id, street_id, pair_code, patrol_days,
@@ -438,7 +442,7 @@ async def steward_days(day: date) -> list[StewardDay]:
                 minutes=int(minutes or 0),
                 scheduled=_scheduled(patrol_days, day, scheduled),
                 excused=_on_leave(leave_from, leave_until, day),
-                history=_history(history),
+                history=_history(history, histories),
                 day_award_given=int(awarded or 0) > 0,
                 day_awards_so_far=int(awards or 0),
                 leads=staff.leads_of(community_id),
