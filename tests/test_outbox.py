@@ -230,6 +230,28 @@ def test_pacer_spaces_reservations() -> None:
     assert pacer.delay() == pytest.approx(0.5)
 
 
+async def test_pacer_counts_a_second_from_the_answer_to_the_send_a_rate_before() -> None:
+    """At 2/s the third send waits a second after the first was answered (it arrived at the
+    provider by then), not a second after it started: a slow request is never caught up on."""
+    pacer = Pacer(2)
+    first = await pacer.turn()
+
+    async def answer_first() -> None:
+        await asyncio.sleep(0.3)
+        pacer.done(first)
+
+    answering = asyncio.create_task(answer_first())
+    second = await pacer.turn()
+    pacer.done(second)
+    assert second.started - first.started == pytest.approx(0.5, abs=0.1)
+    await answering
+    third = await pacer.turn()
+    pacer.done(third)
+    assert first.ended is not None
+    assert third.started - first.ended >= 1.0
+    assert third.started - first.started >= 1.25
+
+
 async def _crashed_claim(address: str, claimed_at: datetime) -> int:
     """A message a dispatcher claimed and then died with (status sending)."""
     async with in_transaction() as conn:
