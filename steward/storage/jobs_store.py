@@ -346,11 +346,14 @@ _UNSETTLED = """
 
 # Everything settling a day needs, one row per steward: the pair, the community, the day's
 # confirmed minutes, the day's points already paid, and the last HISTORY_DAYS settled days before
-# it (after any ladder reset) as one text of "<date><status>" items, newest first. Each item
+# it (after any ladder reset) as one text of "<date><status>" items. Each item
 # carries its date so the order never rests on the aggregate's (SQLite's group_concat promises
-# none); PostgreSQL's string_agg has no group_concat.
+# none); PostgreSQL calls group_concat string_agg.
 def _steward_days_sql(conn: BaseDBAsyncClient) -> str:
-    concat = "string_agg" if conn.capabilities.dialect == "postgres" else "group_concat"
+    postgres = conn.capabilities.dialect == "postgres"
+    concat = "string_agg" if postgres else "group_concat"
+    # SQLite keeps a date as its ISO text; PostgreSQL's own text for one follows DateStyle.
+    day_text = "to_char(b.local_date, 'YYYY-MM-DD')" if postgres else "b.local_date"
     return f"""
     SELECT v.id, v.name, v.phone, v.language, v.telegram_chat_id, v.status, v.on_leave_from,
            v.on_leave_until, v.community_id, v.street_id, p.code AS pair_code, p.patrol_days,
@@ -365,7 +368,7 @@ def _steward_days_sql(conn: BaseDBAsyncClient) -> str:
              WHERE e.volunteer_id = v.id AND e.local_date = ? AND e.kind = 'patrol_day')
              AS awarded,
            (SELECT {concat}(h.item, ',') FROM (
-                SELECT b.local_date || b.status AS item FROM attendance_days b
+                SELECT {day_text} || b.status AS item FROM attendance_days b
                 WHERE b.volunteer_id = v.id AND b.local_date < ?
                   AND (v.ladder_reset_on IS NULL OR b.local_date > v.ladder_reset_on)
                 ORDER BY b.local_date DESC LIMIT {HISTORY_DAYS}) h) AS history
