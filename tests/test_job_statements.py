@@ -19,6 +19,7 @@ from steward.shells import jobs as job_shells
 from steward.storage.models import (
     AttendanceDay,
     Community,
+    HoursEntry,
     OptOut,
     OutboxMessage,
     Pair,
@@ -38,6 +39,9 @@ DAY = date(2026, 11, 23)  # a Monday
 MOMENTS = {
     "nudges": datetime(2026, 11, 23, 9, 31, tzinfo=SHANGHAI),  # nudges and lead alerts are due
     "day_close": datetime(2026, 11, 23, 22, 0, tzinfo=SHANGHAI),
+    # Sessions opened at 08:05: those from 08:05 are past SESSION_MAX_MINUTES (4 h) and closed,
+    # those from 10:30 are reminded to check out.
+    "sessions": datetime(2026, 11, 23, 12, 45, tzinfo=SHANGHAI),
 }
 _CALLS = ("execute_query", "execute_query_dict", "execute_insert", "execute_many")
 
@@ -84,12 +88,13 @@ def counting() -> Iterator[list[str]]:
             setattr(cls, name, original)
 
 
-async def seed_city(pairs: int) -> None:
+async def seed_city(pairs: int, *, open_sessions: bool = False) -> None:
     """`pairs` pairs over two communities, in a pattern of three that every size repeats:
     pair p % 3 == 1 both patrolled today (one of them paid already), p % 3 == 2 one did,
     p % 3 == 0 nobody, and its first member has been absent five days (flagged tonight), its
     second since yesterday (reminded tonight). Six settled days before today; one steward in
-    each pattern on leave, one said STOP."""
+    each pattern on leave, one said STOP. With `open_sessions`, the sessions of p % 3 == 2 are
+    still open and those of p % 3 == 0 opened at 10:30."""
     street = await Street.create(name="街道")
     communities = [await Community.create(street=street, name=f"社区{i}") for i in (1, 2)]
     joined = DAY - timedelta(days=10)
@@ -135,14 +140,22 @@ async def seed_city(pairs: int) -> None:
             await OptOut.create(address=members[1].phone, created_at=utc(start))
         out = {1: members, 2: members[:1], 0: []}[p % 3]
         for vol in out:
+            still_open = open_sessions and p % 3 == 2
             await PatrolSession.create(
                 volunteer=vol,
                 pair=pair,
                 local_date=DAY,
                 started_at=utc(start),
-                ended_at=utc(start + timedelta(minutes=125)),
-                minutes=125,
-                closed_by="volunteer",
+                ended_at=None if still_open else utc(start + timedelta(minutes=125)),
+                minutes=None if still_open else 125,
+                closed_by=None if still_open else "volunteer",
+            )
+        if open_sessions and p % 3 == 0:
+            await PatrolSession.create(
+                volunteer=members[0],
+                pair=pair,
+                local_date=DAY,
+                started_at=utc(start.replace(hour=10, minute=30)),
             )
         if p % 3 == 1:
             await PointsEntry.create(
@@ -173,7 +186,7 @@ async def run_counted(job: str, twilio: FakeTwilio, db: str) -> tuple[list[str],
     return statements, len(sent)
 
 
-@pytest.mark.parametrize("job", ["nudges", "day_close"])
+@pytest.mark.parametrize("job", ["nudges", "day_close", "sessions"])
 async def test_a_job_issues_the_same_statements_at_any_size(
     db: str, twilio: FakeTwilio, job: str
 ) -> None:
@@ -182,7 +195,7 @@ async def test_a_job_issues_the_same_statements_at_any_size(
     counts = {}
     for pairs in (6, 24):
         await wipe_tables()
-        await seed_city(pairs)
+        await seed_city(pairs, open_sessions=job == "sessions")
         statements, sent = await run_counted(job, twilio, db)
         assert sent > 0, f"{job} had something to send for {pairs} pairs"
         counts[pairs] = statements
@@ -204,3 +217,20 @@ async def test_day_close_writes_each_day_and_award_once(db: str, twilio: FakeTwi
     assert flagged == 2
     keys = await OutboxMessage.all().values_list("dedupe_key", flat=True)
     assert len(keys) == len(set(keys)) > 0
+
+
+async def test_the_sessions_job_closes_each_overdue_session_once(
+    db: str, twilio: FakeTwilio
+) -> None:
+    await seed_city(6, open_sessions=True)
+    await run_counted("sessions", twilio, db)
+    await run_counted("sessions", twilio, db)
+    # Pairs 2 and 5 each left one session open since 08:05; 3 and 6 opened theirs at 10:30.
+    closed = await PatrolSession.filter(closed_by="auto").values_list("minutes", "confirmed")
+    assert closed == [(240, False), (240, False)]
+    hours = await HoursEntry.all().values_list("minutes", "confirmed", "zone_name", "note")
+    assert sorted(hours) == [
+        (240, False, "巷2", "closed automatically"),
+        (240, False, "巷5", "closed automatically"),
+    ]
+    assert await PatrolSession.filter(ended_at__isnull=True).count() == 2

@@ -29,7 +29,7 @@ from steward.flows.state import Contact, Notice, SessionState
 from steward.settings import parse_hhmm
 from steward.storage import report_store, sql
 from steward.storage.db import savepoint
-from steward.storage.ledgers import add_points_many, append_hours
+from steward.storage.ledgers import add_points_many
 from steward.storage.models import (
     Community,
     PatrolSession,
@@ -229,40 +229,63 @@ async def open_sessions() -> list[OpenSessionItem]:
     return items
 
 
+_CLOSE_COLUMNS = (
+    ("id", "bigint"),
+    ("ended_at", "timestamptz"),
+    ("minutes", "integer"),
+    ("closed_by", "text"),
+    ("confirmed", "boolean"),
+)
+
+# The hours of the sessions just closed, each with its volunteer's zone at the time.
+_CLOSED_HOURS = """
+    INSERT INTO hours_ledger (volunteer_id, session_id, local_date, minutes, zone_name,
+                              confirmed, note, created_at)
+    SELECT s.volunteer_id, s.id, s.local_date, s.minutes, COALESCE(z.name, ''), false,
+           'closed automatically', ?
+    FROM patrol_sessions s
+    JOIN volunteers v ON v.id = s.volunteer_id
+    LEFT JOIN pairs p ON p.id = v.pair_id
+    LEFT JOIN zones z ON z.id = p.zone_id
+    WHERE s.id IN (SELECT r.id FROM {ids})
+    ORDER BY s.id
+"""
+
+
 async def apply_session_plan(
     plan: SessionPlan, now: datetime, not_before: datetime, units: UnitOfWork
 ) -> list[Notice]:
-    """Close overdue sessions (once) and queue the messages, in one transaction."""
+    """Close overdue sessions (once: one still open) and queue the messages, in one
+    transaction of three statements."""
     async with units.transaction(Topic.OUTBOX) as conn:
-        for close in plan.closes:
-            closed = (
-                await PatrolSession.filter(id=close.session_id, ended_at__isnull=True)
-                .using_db(conn)
-                .update(
-                    ended_at=utc(close.ended_at),
-                    minutes=close.minutes,
-                    closed_by=close.closed_by,
-                    confirmed=close.confirmed,
-                )
+        if plan.closes:
+            rows = [
+                {
+                    "id": c.session_id,
+                    "ended_at": utc(c.ended_at),
+                    "minutes": c.minutes,
+                    "closed_by": c.closed_by,
+                    "confirmed": c.confirmed,
+                }
+                for c in plan.closes
+            ]
+            closed = await sql.returning(
+                conn,
+                f"""
+                UPDATE patrol_sessions SET ended_at = r.ended_at, minutes = r.minutes,
+                    closed_by = r.closed_by, confirmed = r.confirmed
+                FROM {sql.json_table(conn, _CLOSE_COLUMNS)}
+                WHERE patrol_sessions.id = r.id AND patrol_sessions.ended_at IS NULL
+                RETURNING patrol_sessions.id
+                """,
+                [sql.as_json(rows)],
             )
             if closed:
-                session = await PatrolSession.filter(id=close.session_id).using_db(conn).get()
-                vol = (
-                    await Volunteer.filter(id=session.volunteer_id)
-                    .select_related("pair__zone")
-                    .using_db(conn)
-                    .get()
-                )
-                await append_hours(
-                    vol.id,
-                    int(session.id),
-                    close.local_date,
-                    close.minutes,
-                    zone_name=vol.pair.zone.name if vol.pair and vol.pair.zone else "",
-                    confirmed=False,
-                    note="closed automatically",
-                    now=now,
-                    conn=conn,
+                ids = sql.json_table(conn, [("id", "bigint")])
+                await sql.execute(
+                    conn,
+                    _CLOSED_HOURS.format(ids=ids),
+                    [now, sql.as_json([{"id": int(row["id"])} for row in closed])],
                 )
         queued = await _enqueue_all(plan.notices, now, not_before, conn)
     return queued
