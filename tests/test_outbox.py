@@ -15,7 +15,7 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from steward.clock import reading, utc
-from steward.gateway.outbox import Pacer, recover_claims
+from steward.gateway.outbox import Pacer, Send, recover_claims
 from steward.storage import outbox_store
 from steward.storage.models import (
     InboundMessage,
@@ -250,6 +250,25 @@ async def test_pacer_counts_a_second_from_the_answer_to_the_send_a_rate_before()
     assert first.ended is not None
     assert third.started - first.ended >= 1.0
     assert third.started - first.started >= 1.25
+
+
+async def test_pacer_loses_no_rate_to_a_slow_but_steady_provider() -> None:
+    """Every answer takes 0.3 s: the round trip is known, so the third send at 2/s goes a
+    second after the first started (and the margin), not a second after its answer."""
+    pacer = Pacer(2)
+
+    async def answer(send: Send) -> None:
+        await asyncio.sleep(0.3)
+        pacer.done(send)
+
+    first = await pacer.turn()
+    answering = [asyncio.create_task(answer(first))]
+    second = await pacer.turn()
+    answering.append(asyncio.create_task(answer(second)))
+    third = await pacer.turn()
+    pacer.done(third)
+    await asyncio.gather(*answering)
+    assert 1.0 <= third.started - first.started < 1.15
 
 
 async def _crashed_claim(address: str, claimed_at: datetime) -> int:

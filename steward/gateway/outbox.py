@@ -47,12 +47,14 @@ def telegram_spacing(address: str) -> float:
 
 
 # Sends are spaced by when they really started, and one never starts until a second (and this
-# margin) after the send `burst` before it (the rate's worth in one second) was answered. Its
-# arrival at the provider lies between its start and its answer, so no window of one second at
-# the provider ever holds more than `burst`, however late a request left or how long it took
-# (a busy event loop, a new connection); a late send is never made up for by the ones after it.
-# The margin covers the provider's clock resolution.
-WINDOW_MARGIN_SECONDS = 0.005
+# margin) after the send `burst` before it (the rate's worth in one second) reached the provider.
+# That arrival is not seen, only bounded: it came before the answer, by at least the return leg,
+# and this send's own outward leg is still to come; together those legs take about the quickest
+# round trip seen lately (less the provider's own handling, which the margin covers). So no
+# window of one second at the provider holds more than `burst`, however late a request left or
+# how long it took (a busy event loop, a new connection), and a late send is never made up for
+# by the ones after it; a slow but steady provider costs no rate.
+WINDOW_MARGIN_SECONDS = 0.01
 
 
 class Send:
@@ -87,6 +89,7 @@ class Pacer:
         self._next_to: dict[str, float] = {}
         self._burst = max(1, math.floor(per_second))  # sends allowed in any one second
         self._sends: deque[Send] = deque(maxlen=self._burst)  # the latest, oldest first
+        self._round_trips: deque[float] = deque(maxlen=max(self._burst, 10))
         self._gate = asyncio.Lock()
 
     def delay(self, address: str = "") -> float:
@@ -106,8 +109,9 @@ class Pacer:
 
     def _wait_for(self, address: str) -> float:
         """How long until a send to `address` may start: the interval after the last start, a
-        second and the margin after the answer to the `burst`-th last, the address's own
-        spacing after its last. Infinite while that `burst`-th last send is unanswered."""
+        second and the margin after the `burst`-th last arrived (its answer less the quickest
+        recent round trip), the address's own spacing after its last. Infinite while that
+        `burst`-th last send is unanswered."""
         now = self._clock()
         at = self._next_to.get(address, now)
         if self._sends:
@@ -116,7 +120,8 @@ class Pacer:
                 ended = self._sends[0].ended
                 if ended is None:
                     return math.inf
-                at = max(at, ended + 1.0 + self._margin)
+                quickest = min(self._round_trips, default=0.0)
+                at = max(at, ended - quickest + 1.0 + self._margin)
         return at - now
 
     async def turn(self, address: str = "") -> Send:
@@ -140,6 +145,7 @@ class Pacer:
     def done(self, send: Send) -> None:
         """The provider answered `send` (or it failed): it has arrived there by now."""
         send.ended = self._clock()
+        self._round_trips.append(send.ended - send.started)
         send.answered.set()
         self._space(send.address, send.ended)
 
