@@ -15,7 +15,7 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from steward.clock import reading, utc
-from steward.gateway.outbox import Pacer, recover_claims
+from steward.gateway.outbox import Pacer, Send, recover_claims
 from steward.storage import outbox_store
 from steward.storage.models import (
     InboundMessage,
@@ -228,6 +228,47 @@ def test_pacer_spaces_reservations() -> None:
     clock[0] = 101.5  # the third slot (101.0) has passed
     assert pacer.delay() == 0.0
     assert pacer.delay() == pytest.approx(0.5)
+
+
+async def test_pacer_counts_a_second_from_the_answer_to_the_send_a_rate_before() -> None:
+    """At 2/s the third send waits a second after the first was answered (it arrived at the
+    provider by then), not a second after it started: a slow request is never caught up on."""
+    pacer = Pacer(2)
+    first = await pacer.turn()
+
+    async def answer_first() -> None:
+        await asyncio.sleep(0.3)
+        pacer.done(first)
+
+    answering = asyncio.create_task(answer_first())
+    second = await pacer.turn()
+    pacer.done(second)
+    assert second.started - first.started == pytest.approx(0.5, abs=0.1)
+    await answering
+    third = await pacer.turn()
+    pacer.done(third)
+    assert first.ended is not None
+    assert third.started - first.ended >= 1.0
+    assert third.started - first.started >= 1.25
+
+
+async def test_pacer_loses_no_rate_to_a_slow_but_steady_provider() -> None:
+    """Every answer takes 0.3 s: the round trip is known, so the third send at 2/s goes a
+    second after the first started (and the margin), not a second after its answer."""
+    pacer = Pacer(2)
+
+    async def answer(send: Send) -> None:
+        await asyncio.sleep(0.3)
+        pacer.done(send)
+
+    first = await pacer.turn()
+    answering = [asyncio.create_task(answer(first))]
+    second = await pacer.turn()
+    answering.append(asyncio.create_task(answer(second)))
+    third = await pacer.turn()
+    pacer.done(third)
+    await asyncio.gather(*answering)
+    assert 1.0 <= third.started - first.started < 1.15
 
 
 async def _crashed_claim(address: str, claimed_at: datetime) -> int:

@@ -13,6 +13,7 @@ import time_machine
 from steward.clock import utc
 from steward.shells import groups as group_shell
 from steward.shells.digest import run_digest_job
+from steward.shells.jobs import run_job
 from steward.storage.models import (
     ChatGroup,
     Community,
@@ -376,3 +377,35 @@ async def test_the_office_screens_applicants_in_its_group(
     assert unknown == "鼓楼街道没有编号999的报名。"
     to_applicants = {m.to for m in twilio.messages}
     assert {"+8613900139001", "+8613900139002"} <= to_applicants
+
+
+async def test_a_jobs_lead_alert_goes_to_the_group_once(
+    db: str, twilio: FakeTwilio, telegram_api: FakeTelegram
+) -> None:
+    street = await seed_street()
+    second_lead = await Volunteer.create(
+        name="钱多多",
+        phone="+8613800138019",
+        role=Role.LEAD,
+        street_id=street.wang.street_id,
+        community_id=street.wang.community_id,
+        joined_on=street.wang.joined_on,
+    )
+    lead = telegram_api.user(7001, "建国")
+    async with telegram_service(db, twilio, telegram_api) as svc:
+        with time_machine.travel(at(7, 0), tick=False):
+            group = await bound_lead_group(svc, telegram_api, street, lead)
+        start = len(telegram_api.messages_to(group.id))
+        with time_machine.travel(at(9, 31), tick=False):
+            first = await run_job("nudges", svc.settings, utc(at(9, 31)))
+            again = await run_job("nudges", svc.settings, utc(at(9, 32)))
+            await svc.drain()
+    assert said(telegram_api, group, start) == [
+        "A1组（东巷）今天8:00的巡查，到现在还没有人签到。",
+        "A2组（西巷）今天8:00的巡查，到现在还没有人签到。",
+    ]
+    assert [m for m in twilio.messages if m.to in (street.lead.phone, second_lead.phone)] == []
+    # Meant for both leads, each alert was queued once, for the group (the second lead's copy
+    # is the same message).
+    assert second_lead.id not in {n.to.volunteer_id for n in first}
+    assert again == []

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -45,6 +46,29 @@ def telegram_spacing(address: str) -> float:
     return 3.0 if address.startswith("telegram:-") else 1.0
 
 
+# Sends are spaced by when they really started, and one never starts until a second (and this
+# margin) after the send `burst` before it (the rate's worth in one second) reached the provider.
+# That arrival is not seen, only bounded: it came before the answer, by at least the return leg,
+# and this send's own outward leg is still to come; together those legs take about the quickest
+# round trip seen lately (less the provider's own handling, which the margin covers). So no
+# window of one second at the provider holds more than `burst`, however late a request left or
+# how long it took (a busy event loop, a new connection), and a late send is never made up for
+# by the ones after it; a slow but steady provider costs no rate.
+WINDOW_MARGIN_SECONDS = 0.01
+
+
+class Send:
+    """One send's place in the pacing: when it started and, once answered, when it ended."""
+
+    __slots__ = ("address", "answered", "ended", "started")
+
+    def __init__(self, address: str, started: float) -> None:
+        self.address = address
+        self.started = started
+        self.ended: float | None = None
+        self.answered = asyncio.Event()
+
+
 class Pacer:
     """Spaces sends on one channel to at most `per_second` overall (Twilio's MPS per sending
     number, Telegram's 30/s) and, per address, to the channel's own spacing."""
@@ -54,16 +78,24 @@ class Pacer:
         per_second: float,
         clock: Callable[[], float] | None = None,
         spacing: Spacing = no_spacing,
+        margin: float = WINDOW_MARGIN_SECONDS,
     ) -> None:
         self.per_second = per_second
         self._interval = 1.0 / per_second
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
         self._spacing = spacing
+        self._margin = margin
         self._next = 0.0
         self._next_to: dict[str, float] = {}
+        self._burst = max(1, math.floor(per_second))  # sends allowed in any one second
+        self._sends: deque[Send] = deque(maxlen=self._burst)  # the latest, oldest first
+        self._round_trips: deque[float] = deque(maxlen=max(self._burst, 10))
+        self._gate = asyncio.Lock()
 
     def delay(self, address: str = "") -> float:
-        """Reserve the next slot (for `address`); return how long to wait for it."""
+        """Reserve the next slot (for `address`) on the plain schedule of `per_second`; return
+        how long to wait for it. (The dispatcher uses `turn`, which also judges by the sends
+        that really happened.)"""
         now = self._clock()
         overall = max(now, self._next)
         self._next = overall + self._interval
@@ -74,6 +106,55 @@ class Pacer:
             self._next_to = {a: t for a, t in self._next_to.items() if t > now}
             self._next_to[address] = slot + gap
         return slot - now
+
+    def _wait_for(self, address: str) -> float:
+        """How long until a send to `address` may start: the interval after the last start, a
+        second and the margin after the `burst`-th last arrived (its answer less the quickest
+        recent round trip), the address's own spacing after its last. Infinite while that
+        `burst`-th last send is unanswered."""
+        now = self._clock()
+        at = self._next_to.get(address, now)
+        if self._sends:
+            at = max(at, self._sends[-1].started + self._interval)
+            if len(self._sends) == self._burst:
+                ended = self._sends[0].ended
+                if ended is None:
+                    return math.inf
+                quickest = min(self._round_trips, default=0.0)
+                at = max(at, ended - quickest + 1.0 + self._margin)
+        return at - now
+
+    async def turn(self, address: str = "") -> Send:
+        """Wait until a send to `address` may start and mark it started; call `done` with the
+        result once it is answered (or failed). Sends take their turns one at a time in the
+        order they asked; a chat first waits for its own spacing outside the queue, so it never
+        holds up the others."""
+        while (own := self._next_to.get(address, 0.0) - self._clock()) > 0:
+            await asyncio.sleep(own)
+        async with self._gate:
+            while (wait := self._wait_for(address)) > 0:
+                if math.isinf(wait):
+                    await self._sends[0].answered.wait()
+                else:
+                    await asyncio.sleep(wait)
+            send = Send(address, self._clock())
+            self._sends.append(send)
+            self._space(address, send.started)
+        return send
+
+    def done(self, send: Send) -> None:
+        """The provider answered `send` (or it failed): it has arrived there by now."""
+        send.ended = self._clock()
+        self._round_trips.append(send.ended - send.started)
+        send.answered.set()
+        self._space(send.address, send.ended)
+
+    def _space(self, address: str, since: float) -> None:
+        gap = self._spacing(address)
+        if gap:
+            now = self._clock()
+            self._next_to = {a: t for a, t in self._next_to.items() if t > now}
+            self._next_to[address] = since + gap
 
     @property
     def claim_size(self) -> int:
@@ -210,12 +291,14 @@ class Dispatcher:
 
     async def _send(self, claimed: Claimed) -> SendOutcome:
         message, attempts = claimed.message, claimed.attempts + 1
-        wait = self._pacers[message.channel].delay(message.address)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        pacer = self._pacers[message.channel]
+        turn = await pacer.turn(message.address)
         started = time.perf_counter()
         try:
-            result = await self._senders[message.channel].send(message)
+            try:
+                result = await self._senders[message.channel].send(message)
+            finally:
+                pacer.done(turn)
         except RetryableSendError as exc:
             self._observe(message.channel, "retry", started)
             return self._retry_later(claimed, attempts, exc)

@@ -62,8 +62,8 @@ async def run_day_close_job(
     """Settle every unsettled day up to the last DAY_CLOSE (a week back at most), oldest first."""
     last = jobs.day_to_close(now, rules)
     sent: list[Notice] = []
-    for back in range(CATCH_UP_DAYS - 1, -1, -1):
-        day = last - timedelta(days=back)
+    week = [last - timedelta(days=back) for back in range(CATCH_UP_DAYS - 1, -1, -1)]
+    for day in await jobs_store.days_to_settle(week):
         plan = jobs.day_close(await jobs_store.steward_days(day), day, rules)
         if dry_run:
             sent += await jobs_store.pending_notices(plan.notices)

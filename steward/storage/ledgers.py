@@ -6,6 +6,7 @@ cancels. Balances and ranks are sums computed by the database.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -40,6 +41,56 @@ async def add_points(
         ),
     )
     return created is not None  # None: a concurrent run wrote the same key first
+
+
+_POINTS_COLUMNS = (
+    ("volunteer_id", "integer"),
+    ("amount", "integer"),
+    ("kind", "text"),
+    ("local_date", "date"),
+    ("note", "text"),
+    ("dedupe_key", "text"),
+)
+
+
+async def add_points_many(
+    awards: Sequence[AwardPoints], now: datetime, conn: BaseDBAsyncClient
+) -> None:
+    """`add_points` for many awards (each naming its volunteer) in one statement: a dedupe key
+    already in the ledger, or written meanwhile by a concurrent run, is left out."""
+    batch = [a for a in awards if a.report_number is None]
+    for award in awards:
+        if award.report_number is not None:  # needs its report's id: one at a time
+            assert award.volunteer_id is not None
+            await add_points(award.volunteer_id, award, now, conn)
+    if not batch:
+        return
+    rows = []
+    for award in batch:
+        assert award.volunteer_id is not None
+        rows.append(
+            {
+                "volunteer_id": award.volunteer_id,
+                "amount": award.amount,
+                "kind": award.kind,
+                "local_date": award.local_date.isoformat(),
+                "note": award.note,
+                "dedupe_key": award.dedupe_key,
+            }
+        )
+    await sql.execute(
+        conn,
+        f"""
+        INSERT INTO points_ledger (volunteer_id, amount, kind, local_date, note, dedupe_key,
+                                   actor, created_at)
+        SELECT r.volunteer_id, r.amount, r.kind, r.local_date, r.note, r.dedupe_key, '', ?
+        FROM {sql.json_table(conn, _POINTS_COLUMNS)}
+        WHERE true
+        ORDER BY r.ord
+        ON CONFLICT (dedupe_key) DO NOTHING
+        """,
+        [now, sql.as_json(rows)],
+    )
 
 
 async def append_hours(

@@ -209,6 +209,76 @@ async def find_card(
     return int(rows[0].provider_id.rsplit(":", 1)[1]), rows[0].body
 
 
+_BATCH_COLUMNS = (
+    ("channel", "text"),
+    ("address", "text"),
+    ("body", "text"),
+    ("kind", "text"),
+    ("priority", "integer"),
+    ("dedupe_key", "text"),
+    ("next_attempt_at", "timestamptz"),
+    ("volunteer_id", "integer"),
+    ("in_reply_to_id", "bigint"),
+    ("keyboard", "text"),
+    ("despite_opt_out", "boolean"),
+)
+
+
+def _enqueue_batch_sql(conn: BaseDBAsyncClient) -> str:
+    # _ENQUEUE for many rows in one statement: the same opt-out rule and unique dedupe key.
+    return f"""
+        INSERT INTO outbox (channel, address, body, kind, priority, dedupe_key, status, attempts,
+                            next_attempt_at, created_at, volunteer_id, in_reply_to_id, keyboard)
+        SELECT r.channel, r.address, r.body, r.kind, r.priority, r.dedupe_key, 'queued', 0,
+               r.next_attempt_at, ?, r.volunteer_id, r.in_reply_to_id, r.keyboard
+        FROM {sql.json_table(conn, _BATCH_COLUMNS)}
+        WHERE r.despite_opt_out OR NOT EXISTS (SELECT 1 FROM opt_outs WHERE address = r.address)
+        ORDER BY r.ord
+        ON CONFLICT (dedupe_key) DO NOTHING
+        RETURNING id, dedupe_key
+    """
+
+
+async def enqueue_many(
+    messages: Sequence[NewMessage], now: datetime, conn: BaseDBAsyncClient
+) -> list[int | None]:
+    """`enqueue` for a batch in one statement, in order; the id of each message, or None.
+
+    Every message needs a dedupe key (that is how a row written is told from one skipped); a
+    key repeated within the batch is queued once, for its first message.
+    """
+    if not messages:
+        return []
+    first: dict[str, int] = {}
+    for i, msg in enumerate(messages):
+        if msg.dedupe_key is None:
+            raise ValueError("enqueue_many needs a dedupe key on every message")
+        first.setdefault(msg.dedupe_key, i)
+    batch = [messages[i] for i in sorted(first.values())]
+    rows = [
+        {
+            "channel": m.channel,
+            "address": m.address,
+            "body": m.body,
+            "kind": m.kind,
+            "priority": m.priority,
+            "dedupe_key": m.dedupe_key,
+            "next_attempt_at": m.not_before or now,
+            "volunteer_id": m.volunteer_id,
+            "in_reply_to_id": m.in_reply_to_id,
+            "keyboard": m.keyboard,
+            "despite_opt_out": m.despite_opt_out,
+        }
+        for m in batch
+    ]
+    written = await sql.returning(conn, _enqueue_batch_sql(conn), [now, sql.as_json(rows)])
+    ids = {str(row["dedupe_key"]): int(row["id"]) for row in written}
+    return [
+        ids.get(str(m.dedupe_key)) if first[str(m.dedupe_key)] == i else None
+        for i, m in enumerate(messages)
+    ]
+
+
 @dataclass(frozen=True)
 class Claimed:
     """A message claimed for sending, with the attempts it has had so far."""

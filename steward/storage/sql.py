@@ -7,8 +7,10 @@ a UTC value written the way tortoise writes it compares right.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
+from datetime import date
 from functools import cache
 from typing import Any
 
@@ -47,3 +49,35 @@ async def returning(conn: BaseDBAsyncClient, sql: str, values: Sequence[Any] = (
     in `execute_query`; `execute_query_dict` keeps them on both databases.)
     """
     return await conn.execute_query_dict(dialect_sql(conn, sql), list(values))
+
+
+def json_table(
+    conn: BaseDBAsyncClient, columns: Sequence[tuple[str, str]], alias: str = "r"
+) -> str:
+    """A FROM item named `alias` whose rows come from one `?` parameter: a JSON array of objects
+    (see `as_json`) with these (name, PostgreSQL type) columns.
+
+    One statement, one parameter, however many rows: a bulk write or a lookup stays a single
+    statement at any size (no placeholder limit, no chunking). SQLite reads the array with
+    `json_each`, PostgreSQL with `json_to_recordset`; `ord` (the position in the array) is there
+    on both, for ORDER BY.
+    """
+    if conn.capabilities.dialect == "postgres":
+        typed = ", ".join(f"{name} {kind}" for name, kind in [*columns, ("ord", "integer")])
+        return f"json_to_recordset(CAST(? AS json)) AS {alias}({typed})"
+    picked = ", ".join(f"json_extract(value, '$.{name}') AS {name}" for name, _ in columns)
+    return f"(SELECT {picked}, key AS ord FROM json_each(?)) AS {alias}"
+
+
+def as_json(items: Sequence[dict[str, Any]]) -> str:
+    """The parameter for `json_table`: the rows in order, each with its position as `ord`."""
+    return json.dumps(
+        [{**item, "ord": i} for i, item in enumerate(items)], ensure_ascii=False, default=str
+    )
+
+
+def as_date(value: Any) -> date | None:
+    """A DATE column read by raw SQL: asyncpg gives a date, SQLite the ISO text tortoise wrote."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
