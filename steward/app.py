@@ -104,7 +104,11 @@ def create_app(
             metrics=metrics,
         )
         processor = Processor(
-            settings, units, poll_seconds=settings.OUTBOX_POLL_SECONDS, metrics=metrics
+            settings,
+            units,
+            poll_seconds=settings.OUTBOX_POLL_SECONDS,
+            metrics=metrics,
+            yield_to=None if db.is_postgres(settings.DATABASE_URL) else writer.busy,
         )
         app.state.dispatcher, app.state.processor, app.state.units = dispatcher, processor, units
         app.state.telegram = telegram_channel

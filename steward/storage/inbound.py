@@ -126,6 +126,10 @@ class InboundWriter:
                 if not future.done():
                     future.set_result(is_new)
 
+    def busy(self) -> bool:
+        """A write is waiting or under way: webhooks are waiting for their rows to be durable."""
+        return bool(self._waiting) or (self._writing is not None and not self._writing.done())
+
     async def close(self) -> None:
         """Finish the write in progress (nothing accepted is left unwritten)."""
         if self._writing is not None:
