@@ -16,13 +16,15 @@ def configure_logging(level: str) -> None:
 
     APScheduler logs two INFO lines for every run of every job ("Running job ...", "... executed
     successfully"); the scheduler logs one line of its own instead, for runs that queued
-    something.
+    something. httpx, under the Twilio and Telegram clients, logs every request's URL at INFO:
+    a line per send, and the Bot API's URLs carry the bot token, so it too waits for DEBUG.
     """
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)  # also when something set up the root logger before us
     numeric = logging.getLevelNamesMapping()[level]
     aps_level = numeric if numeric == logging.DEBUG else max(numeric, logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(aps_level)
+    for chatty in ("apscheduler", "httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(aps_level)
 
 
 @click.command()
