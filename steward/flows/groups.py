@@ -250,6 +250,12 @@ GROUP_TEXTS: dict[str, dict[str, str]] = {
         "zh": "此功能尚未开通。",
         "en": "This is not available yet.",
     },
+    "report_card": {
+        "zh": "{urgent}新上报#{number}【{category}】{place}{duplicate}\n"
+        "{reporter}{phone}：{description}\n转{department}",
+        "en": "{urgent}New report #{number} {category}, {place}{duplicate}\n"
+        "{reporter} {phone}: {description}\n({department})",
+    },
     "card_ack": {"zh": "已受理（{name}）{note}", "en": "acknowledged by {name}{note}"},
     "card_resolve": {"zh": "已办结（{name}）：{note}", "en": "resolved by {name}: {note}"},
     "card_reject": {"zh": "已驳回（{name}）：{note}", "en": "rejected by {name}: {note}"},

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from steward.clock import local_date, utc
-from steward.flows import grammar, texts
+from steward.flows import grammar, groups, texts
 from steward.flows.segments import segment_count
 from steward.flows.state import (
     AttachMedia,
@@ -288,6 +288,7 @@ def alerts_for(
             "alert",
             f"report_alert:{report.number}:{person.volunteer_id}",
             card=report.number,
+            group_body=_card_text(report, reporter, person.language, rules),
         )
         for person in _alerted(report, reporter, rc)
     )
@@ -312,6 +313,26 @@ def _alert_text(
         )
 
     return fit_two_segments(build, report.description or "(照片)")
+
+
+def _card_text(
+    report: ReportView, reporter: VolunteerState, language: str, rules: Settings
+) -> str:
+    """The alert as a group's report card: the whole description, and buttons instead of
+    "reply 受理N"."""
+    return groups.render(
+        "report_card",
+        language,
+        urgent=("【紧急】" if language == "zh" else "URGENT ") if report.urgent else "",
+        number=report.number,
+        category=grammar.category_name(report.category, language),
+        place=report.place,
+        duplicate=_duplicate_note(report, language),
+        reporter=texts.short_name(reporter.name, language),
+        phone=texts.mask_phone(reporter.phone),
+        description=report.description or ("(照片)" if language == "zh" else "(photo)"),
+        department=rules.REPORT_DEPARTMENTS.get(report.category, "-"),
+    )
 
 
 def fit_two_segments(build: Callable[[str], str], free_text: str) -> str:
