@@ -860,7 +860,7 @@ class GroupChat {
   bubble(m) {
     const b = node("div", "msg " + m.direction + (m.asks_reply ? " ask" : ""));
     if (m.direction === "in" && m.from) b.append(node("div", "from", m.from));
-    if (m.photo) b.append(node("div", "photo", "🖼 图表 chart (sent as a photo)"));
+    if (m.photo) b.append(node("div", "photo", "[图表 chart: sent as a photo]"));
     b.append(node("div", "body", m.text));
     const when = m.at.slice(5, 10).replace("-", "/") + " " + m.at.slice(11, 16);
     b.append(node("div", "meta", when));
