@@ -395,6 +395,7 @@ async def seed(settings: Settings, start: datetime) -> Seeded:
     dispatcher = Dispatcher(
         {"sms": SimulatorSender(), "telegram": TelegramGroupSender()},
         rates={"sms": 10_000.0, "telegram": 10_000.0},
+        spacings={},  # nor Telegram's per-chat spacing, which would be waited out in real time
         max_attempts=settings.OUTBOX_MAX_ATTEMPTS,
         poll_seconds=settings.OUTBOX_POLL_SECONDS,
     )

@@ -52,7 +52,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_demo(folder: Path, port: int, timeout: float = 240.0) -> Iterator[str]:
+def running_demo(folder: Path, port: int, timeout: float = 120.0) -> Iterator[str]:
     """`steward demo` in `folder` (its data/ there); yield the URL it prints once serving."""
     # Whatever TIMEZONE says (tortoise sets UTC in any process that connected, as this one may
     # have), the demo street keeps Tianjin's days.

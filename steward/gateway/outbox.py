@@ -176,10 +176,11 @@ class Dispatcher:
         lease: timedelta = timedelta(minutes=2),
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = utcnow,
+        spacings: Mapping[str, Spacing] = SPACINGS,
     ) -> None:
         self._senders = dict(senders)
         self._pacers = {
-            name: Pacer(rates.get(name, 30.0), spacing=SPACINGS.get(name, no_spacing))
+            name: Pacer(rates.get(name, 30.0), spacing=spacings.get(name, no_spacing))
             for name in self._senders
         }
         self._max_attempts = max_attempts
