@@ -504,6 +504,7 @@ class FakeTelegram:
         if self._server is None or self._thread is None:
             return
         self._wake_pollers("shutdown")
+        self._late.clear()
         self._server.should_exit = True
         self._thread.join(timeout)
         self._server = None
@@ -549,6 +550,7 @@ class FakeTelegram:
         self._allowed_updates: list[str] = []
         self._blocked: dict[int, str] = {}
         self._failures: list[_Failure] = []
+        self._late: dict[str, float] = {}
 
     # --- people and places ----------------------------------------------------------------
 
@@ -726,6 +728,12 @@ class FakeTelegram:
         with self._cond:
             self._blocked.pop(chat_id, None)
 
+    def answer_late(self, method: str, seconds: float) -> None:
+        """Carry out `method` at once but answer `seconds` later (0: on time again): a bot
+        that dies meanwhile never learns that its message went."""
+        with self._cond:
+            self._late[method.lower()] = seconds
+
     def flood(self, method: str, retry_after: int, times: int = 1) -> None:
         """Answer the next `times` calls of `method` with 429 and parameters.retry_after."""
         text = f"Too Many Requests: retry after {retry_after}"
@@ -854,6 +862,10 @@ class FakeTelegram:
             result = await self._dispatch(request.path_params["token"], call)
         except ApiError as err:
             return err.response()
+        # Done already; only the answer is late (cut short by answer_late(method, 0) or reset).
+        deadline = time.monotonic() + self._late.get(call.method.lower(), 0.0)
+        while self._late.get(call.method.lower()) and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.05, deadline - time.monotonic()))
         return JSONResponse({"ok": True, "result": result})
 
     async def _dispatch(self, token: str, call: RecordedCall) -> Any:
