@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from steward.clock import utcnow
+from steward.flows.groups import mask_phones
 from steward.gateway.messages import Lookup, PermanentSendError, RetryableSendError, Sender
 from steward.metrics import Metrics
 from steward.storage import outbox_store
@@ -258,7 +259,7 @@ class Dispatcher:
             return self._retry_later(claimed, attempts, exc)
         except PermanentSendError as exc:
             self._observe(message.channel, "failed", started)
-            log.warning("message %s failed for good: %s", message.outbox_id, exc)
+            log.warning("message %s failed for good: %s", message.outbox_id, _loggable(exc))
             return SendOutcome(
                 message.outbox_id,
                 attempts,
@@ -277,10 +278,20 @@ class Dispatcher:
     def _retry_later(self, claimed: Claimed, attempts: int, exc: RetryableSendError) -> SendOutcome:
         message = claimed.message
         if attempts >= self._max_attempts:
-            log.warning("message %s failed after %s attempts: %s", message.outbox_id, attempts, exc)
+            log.warning(
+                "message %s failed after %s attempts: %s",
+                message.outbox_id,
+                attempts,
+                _loggable(exc),
+            )
             return SendOutcome(message.outbox_id, attempts, error=str(exc), code=exc.code)
         at = self._clock() + outbox_store.backoff(attempts, exc.retry_after)
-        log.info("message %s will be retried at %s: %s", message.outbox_id, at.isoformat(), exc)
+        log.info(
+            "message %s will be retried at %s: %s",
+            message.outbox_id,
+            at.isoformat(),
+            _loggable(exc),
+        )
         self._metrics.retries.labels(message.channel).inc()
         return SendOutcome(
             message.outbox_id,
@@ -290,6 +301,11 @@ class Dispatcher:
             code=exc.code,
             unconfirmed=exc.maybe_sent or claimed.unconfirmed_since is not None,
         )
+
+
+def _loggable(exc: Exception) -> str:
+    """A provider's error for the log, phone numbers masked (Twilio's 21211 names the number)."""
+    return mask_phones(str(exc))
 
 
 async def recover_claims(lease: timedelta, *, single_process: bool, now: datetime) -> int:
