@@ -68,8 +68,15 @@ from tests.fakes.server import ReadyServer
 
 DEFAULT_TOKEN = "7000000001:AAF4ke-T0ken_for_the_Telegram_stand-in"
 DEFAULT_BOT_USERNAME = "alley_steward_test_bot"
-# tests/fakes/telegram_api.py -> parents[3] is the directory holding the repo and shared/.
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "telegram" / "api.json"
+# The shared/ directory beside the checkout (parents[3]); a git worktree sits deeper, so look up.
+SPEC_PATH = next(
+    (
+        up / "shared" / "telegram" / "api.json"
+        for up in Path(__file__).resolve().parents
+        if (up / "shared" / "telegram").is_dir()
+    ),
+    Path(__file__).resolve().parents[3] / "shared" / "telegram" / "api.json",
+)
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
