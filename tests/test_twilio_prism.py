@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -22,7 +23,15 @@ from steward.gateway.twilio_sms import TwilioSmsSender
 from steward.settings import load_settings
 
 PRISM_VERSION = "5.14.2"  # later releases need Node 24
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "twilio" / "twilio_api_v2010_messages.json"
+# ../shared beside the checkout (a git worktree sits deeper: look up the tree).
+SPEC = next(
+    (
+        up / "shared" / "twilio" / "twilio_api_v2010_messages.json"
+        for up in Path(__file__).resolve().parents
+        if (up / "shared" / "twilio").is_dir()
+    ),
+    Path("shared/twilio/twilio_api_v2010_messages.json"),
+)
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "prism"
 PRISM = CACHE / "node_modules" / ".bin" / "prism"
 ACCOUNT = "AC" + "0123456789abcdef" * 2
@@ -126,6 +135,14 @@ async def test_our_send_request_matches_twilios_spec(sender: TwilioSmsSender) ->
     result = await sender.send(message)  # a 422 from Prism would raise PermanentSendError
 
     assert result.provider_id.startswith("SM")
+
+
+async def test_our_message_list_request_matches_twilios_spec(sender: TwilioSmsSender) -> None:
+    """The lookup before re-sending an unconfirmed message (To, From, DateSent>, PageSize)."""
+    message = OutboundMessage(channel="sms", address="+8613800138000", body="签到成功", outbox_id=1)
+
+    # A 422 from Prism would raise RetryableSendError; its canned messages match nothing of ours.
+    assert await sender.find_sent(message, datetime.now(UTC)) == []
 
 
 def test_prism_rejects_a_request_without_to(prism: str) -> None:

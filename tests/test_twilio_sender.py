@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
 import pytest
 
 from steward.gateway.messages import (
@@ -15,7 +19,7 @@ from steward.gateway.messages import (
 )
 from steward.gateway.twilio_sms import TwilioSmsSender
 from steward.settings import load_settings
-from tests.fakes.twilio_api import FakeTwilio
+from tests.fakes.twilio_api import LIST_PARAMS, FakeTwilio
 
 FROM = "+15005550006"
 SERVICE = "MG" + "a" * 32
@@ -158,3 +162,84 @@ async def test_held_request_goes_through_once_released(
     result = await asyncio.wait_for(sending, 5.0)
 
     assert [m.sid for m in twilio.messages] == [result.provider_id]
+
+
+# --- what became of an unanswered send: the Messages list -------------------------------------
+
+# ../shared beside the checkout (a worktree sits deeper: look up the tree).
+SPEC_FILE = next(
+    (
+        up / "shared" / "twilio" / "twilio_api_v2010_messages.json"
+        for up in Path(__file__).resolve().parents
+        if (up / "shared" / "twilio").is_dir()
+    ),
+    Path("shared/twilio/twilio_api_v2010_messages.json"),
+)
+
+
+async def test_find_sent_lists_by_to_from_and_date_and_matches_body_and_time(
+    twilio: FakeTwilio, make_sender: MakeSender
+) -> None:
+    sender = make_sender()
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    ours = await sender.send(outbound("签到成功"))
+    await sender.send(outbound("别的话"))  # another body
+    await sender.send(outbound("签到成功", to="+8613800138999"))  # another person
+
+    assert await sender.find_sent(outbound("签到成功"), before) == [ours.provider_id]
+    assert await sender.find_sent(outbound("签到成功"), datetime.now(UTC) + timedelta(1)) == []
+    [query] = [r.query for r in twilio.requests if r.method == "GET"][:1]
+    day = before.strftime("%Y-%m-%d")
+    assert query == {"To": TO, "From": FROM, "DateSent>": day, "PageSize": "50"}
+
+
+async def test_find_sent_through_a_messaging_service_matches_its_sid(
+    twilio: FakeTwilio, make_sender: MakeSender
+) -> None:
+    sender = make_sender(TWILIO_FROM=SERVICE)
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    ours = await sender.send(outbound())
+    assert await sender.find_sent(outbound(), before) == [ours.provider_id]
+    assert "From" not in next(r.query for r in twilio.requests if r.method == "GET")
+
+
+async def test_find_sent_pages_through_a_long_list(
+    twilio: FakeTwilio, make_sender: MakeSender
+) -> None:
+    sender = make_sender()
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    sids = [(await sender.send(outbound("同一句话"))).provider_id for _ in range(55)]
+    assert await sender.find_sent(outbound("同一句话"), before) == sids  # oldest first
+    assert len([r for r in twilio.requests if r.method == "GET"]) == 2  # 50 a page
+
+
+async def test_find_sent_failing_is_retryable_and_in_doubt(
+    twilio: FakeTwilio, make_sender: MakeSender
+) -> None:
+    twilio.fail_next(1, 503)
+    with pytest.raises(RetryableSendError) as caught:
+        await make_sender().find_sent(outbound(), datetime.now(UTC))
+    assert caught.value.maybe_sent
+
+
+def test_the_stand_ins_list_has_the_shape_of_twilios_spec(twilio: FakeTwilio) -> None:
+    """Field names of the list page and of each message, and the query parameters it takes, as
+    in Twilio's OpenAPI description (skipped when the description is not beside the project)."""
+    if not SPEC_FILE.exists():
+        pytest.skip(f"Twilio's OpenAPI description is not at {SPEC_FILE}")
+    spec = json.loads(SPEC_FILE.read_text())
+    listing = spec["paths"]["/2010-04-01/Accounts/{AccountSid}/Messages.json"]["get"]
+    page_schema = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    message_schema = spec["components"]["schemas"]["api.v2010.account.message"]
+    params = {p["name"] for p in listing["parameters"] if p["in"] == "query"}
+    assert params == set(LIST_PARAMS)
+
+    url = f"{twilio.base_url}/2010-04-01/Accounts/{twilio.account_sid}/Messages.json"
+    auth = (twilio.account_sid, twilio.auth_token)
+    httpx.post(url, data={"To": TO, "From": FROM, "Body": "hi"}, auth=auth).raise_for_status()
+    page = httpx.get(url, params={"To": TO, "PageSize": "1"}, auth=auth).json()
+    assert set(page) == set(page_schema["properties"])
+    assert set(page["messages"][0]) == set(message_schema["properties"])
+    assert page["messages"][0]["date_sent"] is not None
+    bad = httpx.get(url, params={"Too": TO}, auth=auth)
+    assert bad.status_code == 400  # a misspelt filter never lists everything

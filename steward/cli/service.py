@@ -12,19 +12,22 @@ from steward.storage import db
 
 
 def configure_logging(level: str) -> None:
-    """Log at LOG_LEVEL, but APScheduler's own lines only from WARNING unless LOG_LEVEL=DEBUG.
+    """Log at LOG_LEVEL, but APScheduler's own lines only from WARNING unless LOG_LEVEL=DEBUG,
+    and httpx's request lines (which name the bot token) never.
 
     APScheduler logs two INFO lines for every run of every job ("Running job ...", "... executed
     successfully"); the scheduler logs one line of its own instead, for runs that queued
-    something. httpx, under the Twilio and Telegram clients, logs every request's URL at INFO:
-    a line per send, and the Bot API's URLs carry the bot token, so it too waits for DEBUG.
+    something.
     """
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)  # also when something set up the root logger before us
     numeric = logging.getLevelNamesMapping()[level]
     aps_level = numeric if numeric == logging.DEBUG else max(numeric, logging.WARNING)
-    for chatty in ("apscheduler", "httpx", "httpcore"):
-        logging.getLogger(chatty).setLevel(aps_level)
+    logging.getLogger("apscheduler").setLevel(aps_level)
+    # httpx logs every request's URL at INFO, and a Bot API URL carries the bot token
+    # (.../bot<token>/sendMessage): a secret in the log. Its warnings and errors still show.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
 
 
 @click.command()

@@ -315,9 +315,7 @@ def _alert_text(
     return fit_two_segments(build, report.description or "(照片)")
 
 
-def _card_text(
-    report: ReportView, reporter: VolunteerState, language: str, rules: Settings
-) -> str:
+def _card_text(report: ReportView, reporter: VolunteerState, language: str, rules: Settings) -> str:
     """The alert as a group's report card: the whole description, and buttons instead of
     "reply 受理N"."""
     return groups.render(

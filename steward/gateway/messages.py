@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -80,13 +80,23 @@ class SendError(Exception):
 
 
 class RetryableSendError(SendError):
-    """Worth trying again later (network trouble, 5xx, rate limited)."""
+    """Worth trying again later (network trouble, 5xx, rate limited).
+
+    `maybe_sent`: the provider may have taken the message although we got no answer (a timeout,
+    a dropped connection); before trying again, ask the provider if it can tell (`Lookup`).
+    """
 
     def __init__(
-        self, message: str, *, code: str | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+        maybe_sent: bool = False,
     ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+        self.maybe_sent = maybe_sent
 
 
 class PermanentSendError(SendError):
@@ -118,3 +128,13 @@ class Sender(Protocol):
     async def send(self, message: OutboundMessage) -> SendResult: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Lookup(Protocol):
+    """A sender that can say what became of an attempt whose answer was lost (Twilio can;
+    Telegram cannot, so there a lost answer means the message may go twice)."""
+
+    async def find_sent(self, message: OutboundMessage, since: datetime) -> list[str]:
+        """Provider ids, oldest first, of messages like `message` taken at or after `since`."""
+        ...

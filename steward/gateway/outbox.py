@@ -6,6 +6,14 @@ and for rows written by other processes (the CLI, another replica). Each round c
 channel, what the channel's rate allows in about a second, sends up to OUTBOX_SENDS_IN_FLIGHT
 of them at once within the rate (a person's own messages one after another), and records all
 their results in one transaction.
+
+A send whose outcome we never learned (the process died between the provider's answer and our
+record of it, or the answer timed out) is not simply sent again. Where the provider can say what
+it took (Twilio's Messages list: `Lookup`), the next attempt asks first and records the SID it
+finds; only when nothing is found is the message sent. Telegram has no such lookup, so there the
+choice is at-least-once: a lost answer means the message may arrive twice, never not at all. The
+window is the time between Telegram's answer and the batch's record, about a claim window
+(CLAIM_WINDOW_SECONDS) at most.
 """
 
 from __future__ import annotations
@@ -20,13 +28,16 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from steward.clock import utcnow
-from steward.gateway.messages import PermanentSendError, RetryableSendError, Sender
+from steward.flows.groups import mask_phones
+from steward.gateway.messages import Lookup, PermanentSendError, RetryableSendError, Sender
 from steward.metrics import Metrics
 from steward.storage import outbox_store
 from steward.storage.outbox_store import Claimed, SendOutcome
 
 log = logging.getLogger(__name__)
 
+# The provider's clock and ours may differ by this much when matching its record of a send.
+LOOKUP_SKEW = timedelta(minutes=1)
 # Claim what the pacer can send within about this long: a reply queued meanwhile never waits
 # behind a long claimed batch of nudges, and a claim never comes near its lease.
 CLAIM_WINDOW_SECONDS = 1.0
@@ -193,6 +204,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._drain_lock = asyncio.Lock()
         self._stopping = False
+        self._found: set[str] = set()  # provider ids found by lookups in this round
 
     def wake(self) -> None:
         """Ask the loop to look for due messages now."""
@@ -263,6 +275,7 @@ class Dispatcher:
         pacer = self._pacers[channel]
         batch = await outbox_store.claim_due(self._clock(), channel, pacer.claim_size)
         if batch:
+            self._found = set()
             outcomes = await self._send_all(batch)
             addresses = [claimed.message.address for claimed in batch]
             await outbox_store.record(outcomes, addresses, self._clock())
@@ -290,8 +303,33 @@ class Dispatcher:
             tasks.append(task)
         return list(await asyncio.gather(*tasks))
 
+    async def _already_sent(self, claimed: Claimed) -> str | None:
+        """The provider id of an earlier attempt that did reach the provider, if it can say."""
+        sender = self._senders[claimed.message.channel]
+        if claimed.unconfirmed_since is None or not isinstance(sender, Lookup):
+            return None  # nothing in doubt, or a provider that cannot tell (at-least-once)
+        since = claimed.unconfirmed_since - LOOKUP_SKEW
+        candidates = await sender.find_sent(claimed.message, since)
+        # A SID another row holds is that row's message (the same text sent twice on purpose).
+        taken = await outbox_store.known_provider_ids(candidates) | self._found
+        for provider_id in candidates:
+            if provider_id not in taken:
+                self._found.add(provider_id)
+                log.info("message %s had reached the provider already", claimed.message.outbox_id)
+                return provider_id
+        return None
+
     async def _send(self, claimed: Claimed) -> SendOutcome:
         message, attempts = claimed.message, claimed.attempts + 1
+        started = time.perf_counter()
+        try:
+            found = await self._already_sent(claimed)
+        except RetryableSendError as exc:
+            self._observe(message.channel, "retry", started)
+            return self._retry_later(claimed, attempts, exc)
+        if found is not None:
+            self._observe(message.channel, "found", started)
+            return SendOutcome(message.outbox_id, attempts, provider_id=found)
         pacer = self._pacers[message.channel]
         turn = await pacer.turn(message.address)
         started = time.perf_counter()
@@ -305,7 +343,7 @@ class Dispatcher:
             return self._retry_later(claimed, attempts, exc)
         except PermanentSendError as exc:
             self._observe(message.channel, "failed", started)
-            log.warning("message %s failed for good: %s", message.outbox_id, exc)
+            log.warning("message %s failed for good: %s", message.outbox_id, _loggable(exc))
             return SendOutcome(
                 message.outbox_id,
                 attempts,
@@ -324,12 +362,34 @@ class Dispatcher:
     def _retry_later(self, claimed: Claimed, attempts: int, exc: RetryableSendError) -> SendOutcome:
         message = claimed.message
         if attempts >= self._max_attempts:
-            log.warning("message %s failed after %s attempts: %s", message.outbox_id, attempts, exc)
+            log.warning(
+                "message %s failed after %s attempts: %s",
+                message.outbox_id,
+                attempts,
+                _loggable(exc),
+            )
             return SendOutcome(message.outbox_id, attempts, error=str(exc), code=exc.code)
         at = self._clock() + outbox_store.backoff(attempts, exc.retry_after)
-        log.info("message %s will be retried at %s: %s", message.outbox_id, at.isoformat(), exc)
+        log.info(
+            "message %s will be retried at %s: %s",
+            message.outbox_id,
+            at.isoformat(),
+            _loggable(exc),
+        )
         self._metrics.retries.labels(message.channel).inc()
-        return SendOutcome(message.outbox_id, attempts, retry_at=at, error=str(exc), code=exc.code)
+        return SendOutcome(
+            message.outbox_id,
+            attempts,
+            retry_at=at,
+            error=str(exc),
+            code=exc.code,
+            unconfirmed=exc.maybe_sent or claimed.unconfirmed_since is not None,
+        )
+
+
+def _loggable(exc: Exception) -> str:
+    """A provider's error for the log, phone numbers masked (Twilio's 21211 names the number)."""
+    return mask_phones(str(exc))
 
 
 async def recover_claims(lease: timedelta, *, single_process: bool, now: datetime) -> int:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -20,7 +20,11 @@ import aiohttp
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import (
+    TwilioException,
+    TwilioRestException,
+    TwilioServiceException,
+)
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
@@ -44,6 +48,9 @@ UNSUBSCRIBED_CODES = frozenset({"21610"})
 DEFAULT_API_BASE = "https://api.twilio.com"
 STATUS_CALLBACK_PATH = "/twilio/status"
 SEND_TIMEOUT_SECONDS = 15.0
+# Messages to one person from us in the lookup window: far fewer than this in any real day.
+LOOKUP_LIMIT = 200
+LOOKUP_PAGE = 50
 # A real MMS carries at most 10 media; anything far above that is a forged or broken form.
 MAX_MEDIA = 10
 
@@ -300,12 +307,56 @@ class TwilioSmsSender:
             raise _send_error(exc, headers) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             # asyncio.TimeoutError is TimeoutError on 3.11; the request may or may not have
-            # reached Twilio, and the outbox accepts that rare duplicate over a lost message.
-            raise RetryableSendError(f"Twilio unreachable: {type(exc).__name__}: {exc}") from exc
+            # reached Twilio: before trying again the outbox asks Twilio (find_sent).
+            raise RetryableSendError(
+                f"Twilio unreachable: {type(exc).__name__}: {exc}", maybe_sent=True
+            ) from exc
         finally:
             _response_headers.reset(token)
         status = STATUS_TABLE.get(str(created.status or "queued"), "queued")
         return SendResult(provider_id=str(created.sid), status=status)
+
+    async def find_sent(self, message: OutboundMessage, since: datetime) -> list[str]:
+        """The SIDs, oldest first, of messages Twilio took from us for `message.address` with
+        `message.body` at or after `since`: what an attempt whose answer we never got became.
+
+        The Messages list is filtered by To, From (our number; a Messaging Service's messages
+        are matched on its SID instead) and DateSent from `since`'s GMT date; body and creation
+        time are matched here. Twilio sets date_sent when it hands a message to the carrier, so
+        this relies on Twilio's own queue being short (it is: we pace at TWILIO_MPS).
+        """
+        client = self._ensure_client()
+        sender = self._settings.TWILIO_FROM
+        service = sender if sender.startswith("MG") else None
+        filters: dict[str, Any] = {"to": message.address}
+        if service is None:
+            filters["from_"] = sender
+        try:
+            listed = await client.messages.list_async(
+                **filters,
+                date_sent_after=since.astimezone(UTC).strftime("%Y-%m-%d"),
+                limit=LOOKUP_LIMIT,
+                page_size=LOOKUP_PAGE,
+            )
+        except TwilioException as exc:  # a refusal, or a later page that failed to come
+            raise RetryableSendError(
+                f"Twilio's message list failed: {exc}", maybe_sent=True
+            ) from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise RetryableSendError(
+                f"Twilio unreachable for the message list: {type(exc).__name__}", maybe_sent=True
+            ) from exc
+        since = since.replace(microsecond=0)  # Twilio's times are whole seconds
+        found = [
+            m
+            for m in reversed(listed)  # Twilio lists newest first
+            if m.body == message.body
+            and (service is None or m.messaging_service_sid == service)
+            and m.date_created is not None
+            and m.date_created >= since
+        ]
+        found.sort(key=lambda m: m.date_created)  # stable: same-second ones keep list order
+        return [str(m.sid) for m in found]
 
     async def close(self) -> None:
         """Close the HTTP session (call on shutdown, inside the loop that sent)."""

@@ -155,7 +155,8 @@ async def due(now: datetime, limit: int, conn: BaseDBAsyncClient) -> list[Inboun
     if conn.capabilities.dialect == "postgres":  # SQLite has one writer: nothing to skip
         locked = {
             int(row.id)
-            for row in await InboundMessage.filter(id__in=list(locked))
+            # Still unprocessed: another replica may have committed a row since we read it.
+            for row in await InboundMessage.filter(id__in=list(locked), processed_at__isnull=True)
             .select_for_update(skip_locked=True)
             .using_db(conn)
         }

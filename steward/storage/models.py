@@ -244,6 +244,9 @@ class OutboxMessage(Model):
     status = fields.CharEnumField(OutboxStatus, max_length=12, default=OutboxStatus.QUEUED)
     attempts = fields.SmallIntField(default=0)
     next_attempt_at = fields.DatetimeField()
+    # When a dispatcher last claimed the row. On a `sending` row: the claim in progress (or a
+    # dead one, after the lease). On a `queued` row: an attempt whose outcome we never learned
+    # (a crash mid-send, a timed-out answer): the next claim asks the provider before sending.
     claimed_at = fields.DatetimeField(null=True)
     provider_id = fields.CharField(max_length=64, null=True, unique=True)
     error_code = fields.CharField(max_length=32, null=True)

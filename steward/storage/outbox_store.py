@@ -281,10 +281,16 @@ async def enqueue_many(
 
 @dataclass(frozen=True)
 class Claimed:
-    """A message claimed for sending, with the attempts it has had so far."""
+    """A message claimed for sending, with the attempts it has had so far.
+
+    `unconfirmed_since`: an earlier attempt may have reached the provider without our learning
+    it (a process died mid-send, or the answer timed out); the message cannot have gone before
+    this moment (its row's creation). Ask the provider before sending it again.
+    """
 
     message: OutboundMessage
     attempts: int
+    unconfirmed_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -299,6 +305,7 @@ class SendOutcome:
     code: str | None = None
     unsubscribed: bool = False  # the provider says the person opted out: record it
     unreachable: bool = False  # the address is gone for good: use the person's other channel
+    unconfirmed: bool = False  # to retry, but this attempt may have reached the provider
 
     @property
     def sent(self) -> bool:
@@ -310,6 +317,7 @@ async def claim_due(now: datetime, channel: str, limit: int) -> list[Claimed]:
 
     On PostgreSQL rows are picked with FOR UPDATE SKIP LOCKED so replicas never share one; the
     conditional update (status still queued) keeps SQLite, which drops that clause, just as safe.
+    A queued row that still has a `claimed_at` had an attempt whose outcome we never learned.
     """
     async with in_transaction() as conn:
         rows = (
@@ -341,6 +349,7 @@ async def claim_due(now: datetime, channel: str, limit: int) -> list[Claimed]:
                 r.attachment,
             ),
             int(r.attempts),
+            r.created_at if r.claimed_at is not None else None,
         )
         for r in rows
     ]
@@ -377,7 +386,8 @@ async def record(outcomes: Sequence[SendOutcome], addresses: Sequence[str], now:
                     next_attempt_at=o.retry_at if retry else now,
                     error_text=o.error[:500],
                     error_code=o.code,
-                    claimed_at=None,
+                    # Kept on a retry that may have gone: the next claim asks first.
+                    claimed_at=now if retry and o.unconfirmed else None,
                     updated_at=now,
                 )
             )
@@ -415,12 +425,26 @@ async def _fall_back(outbox_id: int, now: datetime, conn: BaseDBAsyncClient) -> 
 
 
 async def release_stale_claims(older_than: datetime) -> int:
-    """Requeue messages a dead dispatcher claimed but never finished."""
+    """Requeue messages a dead dispatcher claimed but never finished.
+
+    Their `claimed_at` stays: the send may have reached the provider just before the death, so
+    the next claim asks the provider first (see `Claimed.unconfirmed_since`).
+    """
     return int(
         await OutboxMessage.filter(status=OutboxStatus.SENDING, claimed_at__lt=older_than).update(
-            status=OutboxStatus.QUEUED, claimed_at=None
+            status=OutboxStatus.QUEUED
         )
     )
+
+
+async def known_provider_ids(ids: Sequence[str]) -> set[str]:
+    """Those of `ids` some outbox row holds already (a provider's message is one row's only)."""
+    if not ids:
+        return set()
+    rows = await OutboxMessage.filter(provider_id__in=list(ids)).values_list(
+        "provider_id", flat=True
+    )
+    return {str(r) for r in rows}
 
 
 async def next_due_at(channels: Iterable[str]) -> datetime | None:

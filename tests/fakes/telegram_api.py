@@ -68,8 +68,15 @@ from tests.fakes.server import ReadyServer
 
 DEFAULT_TOKEN = "7000000001:AAF4ke-T0ken_for_the_Telegram_stand-in"
 DEFAULT_BOT_USERNAME = "alley_steward_test_bot"
-# tests/fakes/telegram_api.py -> parents[3] is the directory holding the repo and shared/.
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "telegram" / "api.json"
+# The shared/ directory beside the checkout (parents[3]); a git worktree sits deeper, so look up.
+SPEC_PATH = next(
+    (
+        up / "shared" / "telegram" / "api.json"
+        for up in Path(__file__).resolve().parents
+        if (up / "shared" / "telegram").is_dir()
+    ),
+    Path(__file__).resolve().parents[3] / "shared" / "telegram" / "api.json",
+)
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -504,6 +511,7 @@ class FakeTelegram:
         if self._server is None or self._thread is None:
             return
         self._wake_pollers("shutdown")
+        self._late.clear()
         self._server.should_exit = True
         self._thread.join(timeout)
         self._server = None
@@ -549,6 +557,7 @@ class FakeTelegram:
         self._allowed_updates: list[str] = []
         self._blocked: dict[int, str] = {}
         self._failures: list[_Failure] = []
+        self._late: dict[str, float] = {}
 
     # --- people and places ----------------------------------------------------------------
 
@@ -726,6 +735,12 @@ class FakeTelegram:
         with self._cond:
             self._blocked.pop(chat_id, None)
 
+    def answer_late(self, method: str, seconds: float) -> None:
+        """Carry out `method` at once but answer `seconds` later (0: on time again): a bot
+        that dies meanwhile never learns that its message went."""
+        with self._cond:
+            self._late[method.lower()] = seconds
+
     def flood(self, method: str, retry_after: int, times: int = 1) -> None:
         """Answer the next `times` calls of `method` with 429 and parameters.retry_after."""
         text = f"Too Many Requests: retry after {retry_after}"
@@ -854,6 +869,10 @@ class FakeTelegram:
             result = await self._dispatch(request.path_params["token"], call)
         except ApiError as err:
             return err.response()
+        # Done already; only the answer is late (cut short by answer_late(method, 0) or reset).
+        deadline = time.monotonic() + self._late.get(call.method.lower(), 0.0)
+        while self._late.get(call.method.lower()) and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.05, deadline - time.monotonic()))
         return JSONResponse({"ok": True, "result": result})
 
     async def _dispatch(self, token: str, call: RecordedCall) -> Any:

@@ -6,10 +6,15 @@ answering while a test's loop is blocked, and a service started as a subprocess 
 
 Failure controls model what the outbox must survive:
 - `fail_number` / `fail_next`: Twilio refuses (4xx with Twilio's error body) or is down (5xx, 429).
-- `delay`: Twilio accepts but answers slowly; the message is recorded even if the client gave up
-  (the duplicate-on-retry case).
+- `delay`: Twilio accepts at once but answers slowly: the message is recorded before the delay,
+  so a client that gives up (or dies) meanwhile has sent it without learning its SID (the
+  duplicate-on-retry case, which the outbox settles by listing what was sent).
 - `hang` / `release`: the request is held open and never reaches "Twilio"; if the client drops
   the connection meanwhile, nothing is recorded (the lost-request case).
+
+Besides creating messages it answers the Messages list (`GET .../Messages.json`, filtered by
+`To`, `From`, `DateSent`, `DateSent<`, `DateSent>`, paged by `PageSize`/`Page`), newest first, as
+Twilio's OpenAPI description shapes `ListMessageResponse`.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ import base64
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlencode
 
 import uvicorn
 from starlette.applications import Starlette
@@ -83,6 +90,7 @@ class RecordedRequest:
     form_items: list[tuple[str, str]]
     auth_user: str | None
     headers: dict[str, str]
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,7 @@ class FakeMessage:
     media_urls: tuple[str, ...]
     status: str
     form: dict[str, str] = field(repr=False)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -133,8 +142,8 @@ def _basic_auth(header: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def _rfc2822_now() -> str:
-    return format_datetime(datetime.now(UTC).replace(microsecond=0), usegmt=False)
+def _rfc2822(moment: datetime) -> str:
+    return format_datetime(moment.astimezone(UTC).replace(microsecond=0), usegmt=False)
 
 
 class FakeTwilio:
@@ -191,6 +200,7 @@ class FakeTwilio:
         if self._server is None or self._thread is None:
             return
         self._wake_held(proceed=False)
+        self._delay = 0.0
         self._server.should_exit = True
         self._thread.join(timeout)
         self._server = None
@@ -307,6 +317,7 @@ class FakeTwilio:
             form_items=items,
             auth_user=auth[0] if auth else None,
             headers=dict(request.headers),
+            query=dict(request.query_params),
         )
         with self._cond:
             self.requests.append(recorded)
@@ -318,9 +329,12 @@ class FakeTwilio:
             )
         if not await self._hold(request):
             return twilio_error(503, 20503)
-        if self._delay:
-            await asyncio.sleep(self._delay)  # the modelled slowness of "Twilio" itself
-        return self._answer(recorded, auth)
+        answer = self._answer(recorded, auth)
+        # Accepted already; only the answer is late (cut short by delay(0), reset or stop).
+        deadline = time.monotonic() + self._delay
+        while self._delay and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.05, deadline - time.monotonic()))
+        return answer
 
     async def _hold(self, request: Request) -> bool:
         """While hanging, wait for release() or the client leaving; True means go on."""
@@ -346,10 +360,12 @@ class FakeTwilio:
     def _answer(self, req: RecordedRequest, auth: tuple[str, str] | None) -> JSONResponse:
         prefix = f"/{API_VERSION}/Accounts/"
         account, _, rest = req.path.removeprefix(prefix).partition("/")
-        if not req.path.startswith(prefix) or rest != "Messages.json" or req.method != "POST":
+        if not req.path.startswith(prefix) or rest != "Messages.json":
             return twilio_error(404, 20404)
         if auth != (self.account_sid, self.auth_token) or account != self.account_sid:
             return twilio_error(401, 20003)
+        if req.method == "GET":
+            return self._list(req, account)
         problem = self._validate(req.form)
         if problem is not None:
             return problem
@@ -392,17 +408,89 @@ class FakeTwilio:
             self._cond.notify_all()
         return JSONResponse(_resource(message, account), status_code=201)
 
+    def _list(self, req: RecordedRequest, account: str) -> JSONResponse:
+        """The Messages list: filtered, newest first, one page of it."""
+        query = req.query
+        unknown = set(query) - LIST_PARAMS
+        if unknown:
+            return twilio_error(400, 20001, f"Unknown parameters: {sorted(unknown)}")
+        try:
+            size = int(query.get("PageSize", "50"))
+            page = int(query.get("Page", "0"))
+            bounds = {name: _date_bound(query[name]) for name in DATE_FILTERS if name in query}
+        except ValueError as exc:
+            return twilio_error(400, 20001, f"Invalid parameter: {exc}")
+        if not 1 <= size <= 1000 or page < 0:
+            return twilio_error(400, 20001, "PageSize must be 1 to 1000, Page 0 or more")
+        with self._cond:
+            found = [m for m in self.messages if _matches(m, query, bounds)]
+        found.sort(key=lambda m: m.created_at, reverse=True)
+        chunk = found[page * size : (page + 1) * size]
+        base = f"/{API_VERSION}/Accounts/{account}/Messages.json"
+        filters = {k: v for k, v in query.items() if k not in {"Page", "PageSize", "PageToken"}}
 
-def _resource(message: FakeMessage, account: str) -> dict[str, Any]:
-    """Shape an accepted message like Twilio's Message resource."""
-    now = _rfc2822_now()
+        def page_uri(n: int) -> str:
+            return f"{base}?{urlencode({**filters, 'PageSize': size, 'Page': n})}"
+
+        more = (page + 1) * size < len(found)
+        body = {
+            "end": page * size + max(len(chunk) - 1, 0),
+            "first_page_uri": page_uri(0),
+            "next_page_uri": page_uri(page + 1) if more else None,
+            "page": page,
+            "page_size": size,
+            "previous_page_uri": page_uri(page - 1) if page > 0 else None,
+            "start": page * size,
+            "uri": page_uri(page),
+            "messages": [_resource(m, account, listed=True) for m in chunk],
+        }
+        return JSONResponse(body)
+
+
+# The list's query parameters in Twilio's OpenAPI description; anything else is refused, so a
+# misspelt filter cannot silently list every message.
+DATE_FILTERS = ("DateSent", "DateSent<", "DateSent>")
+LIST_PARAMS = frozenset({"To", "From", *DATE_FILTERS, "PageSize", "Page", "PageToken"})
+
+
+def _date_bound(raw: str) -> datetime | date:
+    """Twilio's DateSent value: a GMT date (YYYY-MM-DD) or a moment (ISO 8601, as twilio sends)."""
+    text = raw.strip()
+    if len(text) == 10:
+        return date.fromisoformat(text)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _matches(m: FakeMessage, query: dict[str, str], bounds: dict[str, datetime | date]) -> bool:
+    if "To" in query and m.to != query["To"]:
+        return False
+    if "From" in query and m.from_ != query["From"]:
+        return False
+    # The stand-in hands a message to the carrier the moment it accepts it: date_sent is then.
+    sent = m.created_at.astimezone(UTC)
+    for name, bound in bounds.items():
+        value: datetime | date = sent if isinstance(bound, datetime) else sent.date()
+        ok = {
+            "DateSent": value == bound,
+            "DateSent<": value <= bound,  # type: ignore[operator]
+            "DateSent>": value >= bound,  # type: ignore[operator]
+        }[name]
+        if not ok:
+            return False
+    return True
+
+
+def _resource(message: FakeMessage, account: str, *, listed: bool = False) -> dict[str, Any]:
+    """Shape an accepted message like Twilio's Message resource (as listed: already sent)."""
+    now = _rfc2822(message.created_at)
     uri = f"/{API_VERSION}/Accounts/{account}/Messages/{message.sid}"
     return {
         "account_sid": account,
         "api_version": API_VERSION,
         "body": message.body,
         "date_created": now,
-        "date_sent": None,
+        "date_sent": now if listed else None,
         "date_updated": now,
         "direction": "outbound-api",
         "error_code": None,
@@ -414,7 +502,7 @@ def _resource(message: FakeMessage, account: str) -> dict[str, Any]:
         "price": None,
         "price_unit": "USD",
         "sid": message.sid,
-        "status": message.status,
+        "status": "sent" if listed else message.status,
         "subresource_uris": {"media": f"{uri}/Media.json"},
         "to": message.to,
         "uri": f"{uri}.json",
