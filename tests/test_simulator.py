@@ -279,3 +279,52 @@ def test_sms_goes_to_the_simulator_and_the_log_says_so(caplog: pytest.LogCapture
         senders = build_senders(settings)
     assert isinstance(senders["sms"], SimulatorSender)
     assert any("SIMULATOR ON" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_lead_group_works_a_card_through_the_api(sim: Sim) -> None:
+    from steward.shells import groups as group_shell
+    from steward.storage.models import Volunteer
+    from steward.storage.unit import UnitOfWork
+
+    # The lead linked Telegram user 7001 (what sharing their number in a private chat does).
+    await Volunteer.filter(id=sim.street.lead.id).update(telegram_chat_id=7001)
+    made = await group_shell.invite("鼓楼街道", "新开河社区", "lead", utcnow(), UnitOfWork())
+    group = "telegram:-1001"
+
+    async def say(body: dict[str, Any]) -> None:
+        response = await sim.http.post(
+            "/sim/api/messages", json={"from": "telegram:7001", "chat": "-1001", **body}
+        )
+        assert response.status_code == 202, response.text
+
+    await say({"text": f"/bind {made.code}"})
+    groups = (await sim.http.get("/sim/api/groups")).json()
+    await sim.thread(group, 2)
+    groups = (await sim.http.get("/sim/api/groups")).json()
+    assert groups == [
+        {
+            "chat": "-1001",
+            "address": group,
+            "role": "lead",
+            "place": "新开河社区",
+            "people": [{"user": 7001, "name": "赵建国", "role": "lead"}],
+        }
+    ]
+    await sim.text(sim.street.wang.phone, "报 1 门口垃圾")
+    card = (await sim.thread(group, 3))[-1]
+    assert card["buttons"] == [["受理", "ack:1"], ["办结", "resolve:1"], ["驳回", "reject:1"]]
+    await say({"button": "ack:1", "message": card["id"]})
+    items = await sim.thread(group, 3)
+    assert items[-1]["text"].endswith("— 已受理（赵建国）")  # the card, edited in place
+    assert [b[1] for b in items[-1]["buttons"]] == ["resolve:1", "reject:1"]
+    await say({"button": "resolve:1", "message": card["id"]})
+    question = (await sim.thread(group, 4))[-1]
+    assert question["asks_reply"] and question["text"].startswith("#1 办结")
+    await say({"text": "已清理", "reply_to": question["id"]})
+    items = await sim.thread(group, 5)
+    edited = next(m for m in items if m.get("id") == card["id"])
+    assert edited["text"].endswith("— 已办结（赵建国）：已清理") and edited["buttons"] == []
+    wang = [
+        m["text"] for m in await sim.thread(sim.street.wang.phone, 3) if m["direction"] == "out"
+    ]
+    assert wang[-1].startswith("上报#1已处理：已清理")

@@ -262,7 +262,10 @@ async def group_thread(address: str, tz: ZoneInfo) -> list[dict[str, Any]]:
         .order_by("-sent_at", "-id")
         .limit(THREAD_LIMIT)
     )
-    edits = {int(r.edit_message_id): r for r in delivered if r.edit_message_id is not None}
+    edits: dict[int, OutboxMessage] = {}
+    for edit in sorted(delivered, key=lambda row: int(row.id)):  # the newest edit wins
+        if edit.edit_message_id is not None:
+            edits[int(edit.edit_message_id)] = edit
     rows: list[tuple[datetime, int, int, dict[str, Any]]] = []
     for r in received:
         post = (r.details or {}).get("group", {})
