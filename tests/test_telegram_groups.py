@@ -410,3 +410,33 @@ async def test_a_jobs_lead_alert_goes_to_the_group_once(
     # is the same message).
     assert second_lead.id not in {n.to.volunteer_id for n in first}
     assert again == []
+
+
+async def test_the_office_gets_the_months_files_in_its_group(
+    db: str, twilio: FakeTwilio, telegram_api: FakeTelegram
+) -> None:
+    street = await seed_street()
+    office = await add_office(street)
+    clerk = telegram_api.user(7010, "主任")
+    group = telegram_api.add_group(OFFICE_GROUP, "鼓楼街道办")
+    async with telegram_service(db, twilio, telegram_api) as svc:
+        with time_machine.travel(at(7, 0), tick=False):
+            await linked(svc, telegram_api, clerk, office.phone)
+            code = await code_for("office", None, at(7, 0))
+            await telegram_api.group_command(group, clerk, f"/bind {code}")
+            await svc.drain()
+        with time_machine.travel(at(8, 0), tick=False):
+            await say(svc, at(8, 0), street.wang.phone, "签到")
+        with time_machine.travel(at(10, 5), tick=False):
+            await say(svc, at(10, 5), street.wang.phone, "签退")
+        with time_machine.travel(at(11, 0, day=30), tick=False):
+            for text in ("/export 2026-11", "/assess 2026-11", "/export November"):
+                await telegram_api.group_command(group, clerk, text)
+                await svc.drain()
+    hours_file, assessment, usage = telegram_api.messages_to(group.id)[1:]
+    assert hours_file.caption == "鼓楼街道2026-11志愿服务时长：1人，共2.1小时（已确认）。"
+    assert assessment.caption == "鼓楼街道2026-11考核表：管家与社区两页。"
+    for sent in (hours_file, assessment):
+        assert sent.document_file_id is not None
+        assert telegram_api.file_content(sent.document_file_id).startswith(b"PK")  # an .xlsx
+    assert usage.text == "用法：/export 2026-11"

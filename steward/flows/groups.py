@@ -246,10 +246,6 @@ GROUP_TEXTS: dict[str, dict[str, str]] = {
         "en": "Unknown command. Lead commands: /today /reports /ack /resolve /reject /confirm "
         "/leave /roster",
     },
-    "group_not_yet": {
-        "zh": "此功能尚未开通。",
-        "en": "This is not available yet.",
-    },
     "report_card": {
         "zh": "{urgent}新上报#{number}【{category}】{place}{duplicate}\n"
         "{reporter}{phone}：{description}\n转{department}",
@@ -290,6 +286,14 @@ GROUP_TEXTS: dict[str, dict[str, str]] = {
     "applicant_declined": {
         "zh": "报名{number}（{name}）已婉拒，已告知本人。",
         "en": "Application {number} ({name}) declined; they have been told.",
+    },
+    "export_caption": {
+        "zh": "{place}{month}志愿服务时长：{people}人，共{hours}小时（已确认）。",
+        "en": "{place} service hours, {month}: {people} volunteers, {hours} confirmed hours.",
+    },
+    "assess_caption": {
+        "zh": "{place}{month}考核表：管家与社区两页。",
+        "en": "{place} assessment, {month}: stewards and communities.",
     },
     "points_beyond_balance": {
         "zh": "{name}现有{balance}分，不够兑换{asked}分。",

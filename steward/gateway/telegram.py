@@ -228,9 +228,7 @@ class TelegramSender:
             if message.edit_message_id is not None:
                 return await self._edit(chat_id, message, markup)
             if message.attachment is not None:
-                sent = await self._bot.send_photo(
-                    chat_id, Path(message.attachment).read_bytes(), caption=message.body[:1024]
-                )
+                sent = await self._send_file(chat_id, message)
             else:
                 sent = await self._bot.send_message(chat_id, message.body, reply_markup=markup)
         except RetryAfter as exc:
@@ -245,6 +243,16 @@ class TelegramSender:
         except (TimedOut, NetworkError) as exc:
             raise RetryableSendError(f"Telegram unreachable: {exc}") from exc
         return SendResult(provider_id=f"tg:{chat_id}:{sent.message_id}", status="sent")
+
+    async def _send_file(self, chat_id: int, message: OutboundMessage) -> Message:
+        """A picture (the digest chart) as a photo, any other file (a spreadsheet) as a
+        document; the body is its caption."""
+        assert message.attachment is not None
+        path = Path(message.attachment)
+        data, caption = path.read_bytes(), message.body[:1024]
+        if path.suffix.lower() == ".png":
+            return await self._bot.send_photo(chat_id, data, caption=caption)
+        return await self._bot.send_document(chat_id, data, filename=path.name, caption=caption)
 
     async def _edit(
         self, chat_id: int, message: OutboundMessage, markup: Markup | None

@@ -14,12 +14,15 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from steward.clock import local_date
 from steward.flows import groups, inbox
 from steward.flows import office as office_rules
+from steward.flows import points as points_rules
 from steward.flows.digest import digest_text
+from steward.flows.hours_export import to_xlsx
 from steward.flows.state import MoveReport, Outcome, Reply, SenderHistory
 from steward.settings import Settings
 from steward.shells import digest as digest_shell
@@ -236,13 +239,72 @@ async def _listing_or_office(
         body = await _review(command, name == "remove", binding, rules, now, conn)
     elif name in ("award", "redeem"):
         body = await _points(row, command, who, binding, rules, now)
+    elif name in ("export", "assess"):
+        return await _spreadsheet(row, command, who, binding, rules, conn)
     elif name in ("applicants", "approve", "decline"):
         body = await _recruitment(command, who, binding, rules, now)
-    elif name in groups.OFFICE_ONLY:
-        body = groups.render("group_not_yet", language)
     else:
         body = groups.render("group_unknown_command", language)
     return await _answer(row, body, f"group_{name}"[:32], conn)
+
+
+async def _spreadsheet(
+    row: InboundMessage,
+    command: groups.Command,
+    who: Actor,
+    binding: Binding,
+    rules: Settings,
+    conn: Connection,
+) -> str:
+    """/export YYYY-MM (service hours) and /assess YYYY-MM (the month's scorecards): the same
+    spreadsheets as `steward export hours` and `steward assess`, sent to the group as a file."""
+    language = who.language
+    try:
+        period = points_rules.month(command.args.strip())
+    except ValueError:
+        return await _answer(row, groups.usage(command.name, language), "group_usage", conn)
+    if command.name == "export":
+        table, data = await points_shell.hours_record(
+            period, street_id=binding.street_id, language=language
+        )
+        content = to_xlsx([table])
+        hours = sum(line.minutes for line in data.lines) / 60
+        caption = groups.render(
+            "export_caption",
+            language,
+            place=binding.place,
+            month=period.label,
+            people=len(table.rows),
+            hours=f"{hours:.1f}",
+        )
+    else:
+        tables = await points_shell.assessment(
+            period,
+            rules=rules,
+            now=row.received_at,
+            street_id=binding.street_id,
+            language=language,
+        )
+        content = to_xlsx(tables)
+        caption = groups.render("assess_caption", language, place=binding.place, month=period.label)
+    name = f"{command.name}-{binding.street_id}-{period.label}-{row.id}.xlsx"
+    path = Path(rules.MEDIA_DIR) / "exports" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    msg = NewMessage(
+        channel=row.channel,
+        address=row.address,
+        body=caption,
+        kind="reply",
+        priority=PRIORITY["reply"],
+        in_reply_to_id=int(row.id),
+        dedupe_key=f"reply:{row.id}",
+        attachment=str(path.resolve()),
+    )
+    replied = await enqueue(msg, row.received_at, conn) is not None
+    intent = f"group_{command.name}"
+    await inbound.mark_processed(row, intent, replied, None, row.received_at, conn)
+    return intent
 
 
 async def _recruitment(

@@ -308,6 +308,7 @@ class SentMessage:
     text: str | None
     caption: str | None
     photo_file_id: str | None
+    document_file_id: str | None
     reply_markup: dict[str, Any] | None  # as the bot sent it, reply keyboards included
     edits: int
     data: dict[str, Any] = field(repr=False)  # the Message object the bot was answered
@@ -461,6 +462,7 @@ class FakeTelegram:
             "getwebhookinfo": self._get_webhook_info,
             "sendmessage": self._send_message,
             "sendphoto": self._send_photo,
+            "senddocument": self._send_document,
             "editmessagetext": self._edit_message_text,
             "editmessagereplymarkup": self._edit_message_reply_markup,
             "answercallbackquery": self._answer_callback_query,
@@ -1047,6 +1049,16 @@ class FakeTelegram:
         content = _without_none(photo=self._photo_sizes(photo), caption=_str(call, "caption"))
         return self._store(chat, self._bot_json(), content, _markup(call), from_bot=True)
 
+    def _send_document(self, call: RecordedCall) -> dict[str, Any]:
+        chat = self._target_chat(call)
+        upload = call.files.get("document")
+        if upload is None:
+            raise ApiError(400, "Bad Request: there is no document in the request")
+        stored = self._register_file(upload)
+        document = {"file_id": stored.file_id, "file_unique_id": stored.unique_id}
+        content = _without_none(document=document, caption=_str(call, "caption"))
+        return self._store(chat, self._bot_json(), content, _markup(call), from_bot=True)
+
     def _photo_to_send(self, call: RecordedCall) -> _File:
         """The uploaded photo (kept as a new file), or the known file its file_id names."""
         upload = call.files.get("photo")
@@ -1204,12 +1216,14 @@ class FakeTelegram:
     def _snapshot(self, stored: _Stored) -> SentMessage:
         message = stored.message
         photo = message.get("photo")
+        document = message.get("document")
         return SentMessage(
             chat_id=int(message["chat"]["id"]),
             message_id=int(message["message_id"]),
             text=message.get("text"),
             caption=message.get("caption"),
             photo_file_id=photo[-1]["file_id"] if photo else None,
+            document_file_id=document["file_id"] if document else None,
             reply_markup=stored.markup,
             edits=stored.edits,
             data=dict(message),
