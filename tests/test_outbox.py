@@ -15,7 +15,7 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from steward.clock import reading, utc
-from steward.gateway.outbox import Pacer, Send, recover_claims
+from steward.gateway.outbox import WINDOW_MARGIN_SECONDS, Pacer, recover_claims
 from steward.storage import outbox_store
 from steward.storage.models import (
     InboundMessage,
@@ -230,45 +230,70 @@ def test_pacer_spaces_reservations() -> None:
     assert pacer.delay() == pytest.approx(0.5)
 
 
+class VirtualTime:
+    """A clock the pacer reads and a sleep that moves it: the pacer's waits take no real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def paced(per_second: float) -> tuple[Pacer, VirtualTime]:
+    time = VirtualTime()
+    return Pacer(per_second, clock=time, sleep=time.sleep), time
+
+
 async def test_pacer_counts_a_second_from_the_answer_to_the_send_a_rate_before() -> None:
-    """At 2/s the third send waits a second after the first was answered (it arrived at the
-    provider by then), not a second after it started: a slow request is never caught up on."""
-    pacer = Pacer(2)
+    """At 2/s the third send starts a second (and the margin) after the first reached the
+    provider: its answer less the quickest round trip seen, not its start. A slow request is
+    never caught up on."""
+    pacer, time = paced(2)
     first = await pacer.turn()
+    time.now = 0.3
+    pacer.done(first)  # a slow answer: 0.3 s
+    second = await pacer.turn()
+    assert second.started == pytest.approx(0.5)  # the interval after the first start
+    time.now = 0.6
+    pacer.done(second)  # a quick one: 0.1 s, so the first arrived by 0.3 - 0.1
+    third = await pacer.turn()
+    assert third.started == pytest.approx(0.3 - 0.1 + 1.0 + WINDOW_MARGIN_SECONDS)
 
-    async def answer_first() -> None:
-        await asyncio.sleep(0.3)
-        pacer.done(first)
 
-    answering = asyncio.create_task(answer_first())
+async def test_pacer_waits_for_the_answer_of_the_send_a_rate_before() -> None:
+    """Until the first send is answered, nobody knows when it reached the provider: the third
+    waits for that answer, however long it takes."""
+    pacer, time = paced(2)
+    first = await pacer.turn()
     second = await pacer.turn()
     pacer.done(second)
-    assert second.started - first.started == pytest.approx(0.5, abs=0.1)
-    await answering
-    third = await pacer.turn()
-    pacer.done(third)
-    assert first.ended is not None
-    assert third.started - first.ended >= 1.0
-    assert third.started - first.started >= 1.25
+    third = asyncio.create_task(pacer.turn())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not third.done()
+    time.now = 5.0
+    pacer.done(first)
+    # Answered at 5.0; the quickest round trip seen is the second's (none), so it arrived then.
+    assert (await third).started == pytest.approx(5.0 + 1.0 + WINDOW_MARGIN_SECONDS)
 
 
 async def test_pacer_loses_no_rate_to_a_slow_but_steady_provider() -> None:
     """Every answer takes 0.3 s: the round trip is known, so the third send at 2/s goes a
-    second after the first started (and the margin), not a second after its answer."""
-    pacer = Pacer(2)
-
-    async def answer(send: Send) -> None:
-        await asyncio.sleep(0.3)
-        pacer.done(send)
-
+    second (and the margin) after the first started, not a second after its answer."""
+    pacer, time = paced(2)
     first = await pacer.turn()
-    answering = [asyncio.create_task(answer(first))]
+    time.now = 0.3
+    pacer.done(first)
     second = await pacer.turn()
-    answering.append(asyncio.create_task(answer(second)))
+    time.now = second.started + 0.3
+    pacer.done(second)
     third = await pacer.turn()
-    pacer.done(third)
-    await asyncio.gather(*answering)
-    assert 1.0 <= third.started - first.started < 1.15
+    assert third.started == pytest.approx(1.0 + WINDOW_MARGIN_SECONDS)
 
 
 async def _crashed_claim(address: str, claimed_at: datetime) -> int:

@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 from steward.clock import utcnow
@@ -90,10 +90,13 @@ class Pacer:
         clock: Callable[[], float] | None = None,
         spacing: Spacing = no_spacing,
         margin: float = WINDOW_MARGIN_SECONDS,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.per_second = per_second
         self._interval = 1.0 / per_second
+        # The clock and the sleep come together: a test moves one with the other.
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
+        self._sleep = sleep
         self._spacing = spacing
         self._margin = margin
         self._next = 0.0
@@ -141,13 +144,13 @@ class Pacer:
         order they asked; a chat first waits for its own spacing outside the queue, so it never
         holds up the others."""
         while (own := self._next_to.get(address, 0.0) - self._clock()) > 0:
-            await asyncio.sleep(own)
+            await self._sleep(own)
         async with self._gate:
             while (wait := self._wait_for(address)) > 0:
                 if math.isinf(wait):
                     await self._sends[0].answered.wait()
                 else:
-                    await asyncio.sleep(wait)
+                    await self._sleep(wait)
             send = Send(address, self._clock())
             self._sends.append(send)
             self._space(address, send.started)

@@ -20,7 +20,6 @@ import contextlib
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -44,6 +43,7 @@ from steward.storage.models import (
 from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import SEEDED_ON, new_sid, service_settings, sign, sms_form
 from tests.reliability.numbers import Record, report
+from tests.reliability.test_in_flight import eventually
 from tests.test_process import free_port, serve, serve_env
 
 VOLUNTEERS = 1_000
@@ -52,14 +52,6 @@ KILLS = 5
 CONNECTIONS = 24
 REDELIVER = 0.05  # of the texts answered 200, this share is delivered once more anyway
 SEED = 42
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def seed_volunteers(n: int) -> list[Volunteer]:
