@@ -84,13 +84,16 @@ async def test_signed_random_forms_never_get_a_5xx_and_refusals_store_nothing(
     if drop is not None:
         fields.pop(drop, None)
     before = await InboundMessage.all().count()
+    # The database lives across examples: a MessageSid an earlier one stored is a redelivery.
+    sid = fields.get("MessageSid")
+    seen = sid is not None and await InboundMessage.filter(external_id=sid).exists()
     try:
         response = await svc.post_signed("/twilio/sms", fields)
     except UnicodeEncodeError:
         return  # a lone surrogate cannot even be put on the wire
     assert response.status_code < 500, response.text
     stored = await InboundMessage.all().count() - before
-    assert stored == (1 if response.status_code == 200 else 0)
+    assert stored == (1 if response.status_code == 200 and not seen else 0)
 
 
 def test_the_random_form_property_ran(record_property: Record) -> None:
