@@ -68,6 +68,16 @@ async def bound_lead_group(
     return group
 
 
+async def bound_office_group(
+    svc: Service, telegram: FakeTelegram, office: Volunteer, clerk: FakeUser, group: FakeChat
+) -> None:
+    """The office clerk links their account in a private chat and binds the street's group."""
+    await linked(svc, telegram, clerk, office.phone)
+    code = await code_for("office", None, at(7, 0))
+    await telegram.group_command(group, clerk, f"/bind {code}")
+    await svc.drain()
+
+
 async def test_a_group_is_bound_once_by_a_fresh_code(
     db: str, twilio: FakeTwilio, telegram_api: FakeTelegram
 ) -> None:
@@ -223,12 +233,8 @@ async def test_the_office_group(db: str, twilio: FakeTwilio, telegram_api: FakeT
     group = telegram_api.add_group(OFFICE_GROUP, "鼓楼街道办")
     async with telegram_service(db, twilio, telegram_api) as svc:
         with time_machine.travel(at(7, 0), tick=False):
-            await linked(svc, telegram_api, clerk, office.phone)
+            await bound_office_group(svc, telegram_api, office, clerk, group)
             await linked(svc, telegram_api, lead, street.lead.phone)
-            await telegram_api.group_command(
-                group, clerk, f"/bind {await code_for('office', None, at(7, 0))}"
-            )
-            await svc.drain()
         with time_machine.travel(at(9, 0), tick=False):
             # An urgent report reaches the office group (not the clerk's SMS).
             await say(svc, at(9, 0), street.wang.phone, "报 消防 楼道堆满杂物堵住消防通道")
@@ -324,10 +330,7 @@ async def test_the_daily_digest_goes_to_the_office_group_with_its_chart(
     group = telegram_api.add_group(OFFICE_GROUP, "鼓楼街道办")
     async with telegram_service(db, twilio, telegram_api) as svc:
         with time_machine.travel(at(7, 0), tick=False):
-            await linked(svc, telegram_api, clerk, office.phone)
-            code = await code_for("office", None, at(7, 0))
-            await telegram_api.group_command(group, clerk, f"/bind {code}")
-            await svc.drain()
+            await bound_office_group(svc, telegram_api, office, clerk, group)
         with time_machine.travel(at(8, 5), tick=False):
             await say(svc, at(8, 5), street.wang.phone, "签到")
         with time_machine.travel(at(18, 0), tick=False):
@@ -355,10 +358,7 @@ async def test_the_office_screens_applicants_in_its_group(
     group = telegram_api.add_group(OFFICE_GROUP, "鼓楼街道办")
     async with telegram_service(db, twilio, telegram_api) as svc:
         with time_machine.travel(at(7, 0), tick=False):
-            await linked(svc, telegram_api, clerk, office.phone)
-            code = await code_for("office", None, at(7, 0))
-            await telegram_api.group_command(group, clerk, f"/bind {code}")
-            await svc.drain()
+            await bound_office_group(svc, telegram_api, office, clerk, group)
         with time_machine.travel(at(10, 0), tick=False):
             for text in (
                 "/applicants",
@@ -421,10 +421,7 @@ async def test_the_office_gets_the_months_files_in_its_group(
     group = telegram_api.add_group(OFFICE_GROUP, "鼓楼街道办")
     async with telegram_service(db, twilio, telegram_api) as svc:
         with time_machine.travel(at(7, 0), tick=False):
-            await linked(svc, telegram_api, clerk, office.phone)
-            code = await code_for("office", None, at(7, 0))
-            await telegram_api.group_command(group, clerk, f"/bind {code}")
-            await svc.drain()
+            await bound_office_group(svc, telegram_api, office, clerk, group)
         with time_machine.travel(at(8, 0), tick=False):
             await say(svc, at(8, 0), street.wang.phone, "签到")
         with time_machine.travel(at(10, 5), tick=False):
