@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from steward.gateway.messages import InboundMessage as Inbound
+from steward.storage import sql
 from steward.storage.models import InboundMessage
 from steward.storage.unit import Topic, UnitOfWork
 
@@ -27,16 +28,45 @@ MAX_ATTEMPTS = 5
 MAX_GROUP = 500
 
 
-def _row(msg: Inbound) -> InboundMessage:
-    return InboundMessage(
-        channel=msg.channel,
-        external_id=msg.external_id,
-        address=msg.address,
-        text=msg.text,
-        media=[{"url": m.url, "content_type": m.content_type} for m in msg.media],
-        received_at=msg.received_at,
-        details=_details(msg),
-    )
+_GROUP_COLUMNS = (
+    ("channel", "text"),
+    ("external_id", "text"),
+    ("address", "text"),
+    ("text", "text"),
+    ("media", "jsonb"),
+    ("received_at", "timestamptz"),
+    ("details", "jsonb"),
+)
+
+
+def _insert_group_sql(conn: BaseDBAsyncClient) -> str:
+    # One statement for the whole group, in arrival order (ids are the processing order). The
+    # unique (channel, external_id) key skips what was stored before, also a concurrent
+    # replica's row, and RETURNING names the rows that are new. (`WHERE true` keeps SQLite from
+    # reading ON CONFLICT as part of the SELECT's join.)
+    return f"""
+        INSERT INTO inbound_messages (channel, external_id, address, text, media, received_at,
+                                      details, replied, attempts)
+        SELECT r.channel, r.external_id, r.address, r.text, r.media, r.received_at, r.details,
+               ?, 0
+        FROM {sql.json_table(conn, _GROUP_COLUMNS)}
+        WHERE true
+        ORDER BY r.ord
+        ON CONFLICT (channel, external_id) DO NOTHING
+        RETURNING channel, external_id
+    """
+
+
+def _as_row(msg: Inbound) -> dict[str, Any]:
+    return {
+        "channel": msg.channel,
+        "external_id": msg.external_id,
+        "address": msg.address,
+        "text": msg.text,
+        "media": [{"url": m.url, "content_type": m.content_type} for m in msg.media],
+        "received_at": msg.received_at.astimezone(UTC),
+        "details": _details(msg),
+    }
 
 
 def _details(msg: Inbound) -> dict[str, Any] | None:
@@ -55,30 +85,20 @@ def _details(msg: Inbound) -> dict[str, Any] | None:
 
 async def insert_group(messages: Sequence[Inbound], conn: BaseDBAsyncClient) -> list[bool]:
     """Insert messages, skipping those stored before; return which ones were new."""
-    wanted = {(m.channel, m.external_id) for m in messages}
-    known = {
-        (str(channel), str(external_id))
-        for channel, external_id in await InboundMessage.filter(
-            external_id__in=[m.external_id for m in messages]
-        )
-        .using_db(conn)
-        .values_list("channel", "external_id")
-        if (str(channel), str(external_id)) in wanted
-    }
     fresh: dict[tuple[str, str], Inbound] = {}
     for m in messages:
-        if (m.channel, m.external_id) not in known:
-            fresh.setdefault((m.channel, m.external_id), m)
-    if fresh:
-        # The unique (channel, external_id) key decides against a concurrent replica's insert.
-        await InboundMessage.bulk_create(
-            [_row(m) for m in fresh.values()], ignore_conflicts=True, using_db=conn
-        )
+        fresh.setdefault((m.channel, m.external_id), m)
+    written = await sql.returning(
+        conn,
+        _insert_group_sql(conn),
+        [False, sql.as_json([_as_row(m) for m in fresh.values()])],
+    )
+    stored = {(str(r["channel"]), str(r["external_id"])) for r in written}
     seen: set[tuple[str, str]] = set()
     new = []
     for m in messages:
         key = (m.channel, m.external_id)
-        new.append(key in fresh and key not in seen)
+        new.append(key in stored and key not in seen)
         seen.add(key)
     return new
 
