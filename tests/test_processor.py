@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import time_machine
 
 from steward.clock import utc
+from steward.flows import inbox
 from steward.gateway.messages import InboundMessage as Inbound
 from steward.shells.inbound import Processor
 from steward.storage import inbound
-from steward.storage.models import InboundMessage
+from steward.storage.models import InboundMessage, OutboxMessage
 from steward.storage.unit import UnitOfWork
 from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import seed_street, service_settings
@@ -52,3 +55,54 @@ async def test_without_waiting_webhooks_a_batch_takes_everything(
     )
     with time_machine.travel(AT, tick=False):
         assert await processor._batch() == 3
+
+
+async def test_a_message_that_raises_is_marked_and_its_batch_goes_on(
+    db: str, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    street = await seed_street()
+    await stored_texts([street.wang.phone, street.li.phone, street.other.phone])
+    real_decide = inbox.decide
+
+    def decide_failing_for_li(ctx: Any, parsed: Any, rules: Any) -> Any:
+        if ctx.address == street.li.phone:
+            raise RuntimeError("li's message breaks the rules engine")
+        return real_decide(ctx, parsed, rules)
+
+    monkeypatch.setattr(inbox, "decide", decide_failing_for_li)
+    processor = Processor(service_settings(db, twilio), UnitOfWork(), poll_seconds=1)
+    with time_machine.travel(AT, tick=False):
+        assert await processor._batch() == 3
+    rows = {row.address: row for row in await InboundMessage.all()}
+    assert rows[street.wang.phone].intent == "check_in"
+    assert rows[street.other.phone].processed_at is not None
+    broken = rows[street.li.phone]
+    assert broken.processed_at is None and broken.attempts == 1
+    assert "breaks the rules engine" in (broken.last_error or "")
+    assert broken.retry_at == utc(AT) + timedelta(seconds=5)
+    # Only the two good messages changed anything: each has its reply queued.
+    replies = await OutboxMessage.filter(kind="reply").values_list("address", flat=True)
+    assert sorted(replies) == sorted([street.wang.phone, street.other.phone])
+
+
+async def test_a_message_that_keeps_raising_is_closed_after_its_attempts(
+    db: str, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    street = await seed_street()
+    await stored_texts([street.li.phone])
+
+    def always_failing(ctx: Any, parsed: Any, rules: Any) -> Any:
+        raise RuntimeError("still broken")
+
+    monkeypatch.setattr(inbox, "decide", always_failing)
+    processor = Processor(service_settings(db, twilio), UnitOfWork(), poll_seconds=1)
+    at = AT
+    for _ in range(inbound.MAX_ATTEMPTS):
+        with time_machine.travel(at, tick=False):
+            await processor._batch()
+        row = await InboundMessage.get(address=street.li.phone)
+        assert row.retry_at is not None
+        at = row.retry_at  # the next attempt comes when its retry falls due
+    row = await InboundMessage.get(address=street.li.phone)
+    assert (row.intent, row.attempts) == ("failed", inbound.MAX_ATTEMPTS)
+    assert row.processed_at is not None

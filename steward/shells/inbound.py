@@ -27,6 +27,10 @@ from steward.storage.unit import Connection, Topic, UnitOfWork
 
 log = logging.getLogger(__name__)
 
+
+class _OneFailed(Exception):
+    """A message of a batch processed without savepoints raised: the batch is rolled back."""
+
 # Messages per transaction: enough to share one commit among a burst, few enough that the
 # webhook writer (which waits for the same SQLite connection) is never held up for long.
 BATCH_SIZE = 32
@@ -79,6 +83,8 @@ class Processor:
         self._drain_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._retries_possible = True  # until a look finds no row waiting for a retry
+        self._more_due = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -107,12 +113,18 @@ class Processor:
                 timeout = await self._sleep_for()
             except Exception:  # the loop must survive a bad moment (a database restart)
                 log.exception("inbound processing failed; trying again shortly")
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            except TimeoutError:
+                self._retries_possible = True  # another replica may have marked one
 
     async def _sleep_for(self) -> float:
+        # Only a failed message waits for a retry: no need to ask after every clean drain.
+        if not self._retries_possible:
+            return self._poll
         due = await inbound.next_retry_at()
         if due is None:
+            self._retries_possible = False
             return self._poll
         return min(self._poll, max(0.0, (due - self._clock()).total_seconds()))
 
@@ -120,21 +132,62 @@ class Processor:
         """Process every message due now; return how many were handled."""
         handled = 0
         async with self._drain_lock:
-            while not self._stopping and (count := await self._batch()):
-                handled += count
+            while not self._stopping:
+                handled += await self._batch()
+                if not self._more_due:  # a wake for rows stored meanwhile brings _run back
+                    break
         return handled
 
     async def _batch(self) -> int:
+        """One batch; how many messages it handled (and, in `_more_due`, whether more may be
+        due behind it)."""
+        try:
+            handled, self._more_due = await self._batch_together()
+        except _OneFailed:
+            # Rolled back whole: decide it again, each message in a savepoint of its own, so
+            # the one that fails is marked and the others go through.
+            handled, self._more_due = await self._batch_one_by_one()
+        return handled
+
+    async def _batch_together(self) -> tuple[int, bool]:
+        # Most batches fail nowhere: no savepoint per message (two statements each), and a
+        # failure anywhere sends the whole batch down the careful path instead.
+        handled: list[tuple[InboundMessage, str]] = []
         async with self._units.transaction(Topic.OUTBOX) as conn:
-            rows = await inbound.due(self._clock(), BATCH_SIZE, conn)
+            batch = await inbound.claim_batch(self._clock(), BATCH_SIZE, conn)
             started = time.monotonic()
+            more = batch.more
+            for i, row in enumerate(batch.rows):
+                try:
+                    handled.append((row, await process_row(row, self._rules, conn)))
+                except Exception as exc:
+                    raise _OneFailed from exc
+                if i + 1 < len(batch.rows) and self._should_yield(started):
+                    more = True  # the rest are the next batch's first
+                    break
+        for row, intent in handled:
+            self._observe(row, intent)
+        return len(handled), more
+
+    async def _batch_one_by_one(self) -> tuple[int, bool]:
+        async with self._units.transaction(Topic.OUTBOX) as conn:
+            batch = await inbound.claim_batch(self._clock(), BATCH_SIZE, conn)
+            started = time.monotonic()
+            more = batch.more
             done = 0
-            for row in rows:
+            for i, row in enumerate(batch.rows):
                 await self._one(row, conn)
                 done += 1
-                if self._should_yield(started):
-                    break  # the rest are the next batch's first
-        return done
+                if i + 1 < len(batch.rows) and self._should_yield(started):
+                    more = True
+                    break
+        return done, more
+
+    def _observe(self, row: InboundMessage, intent: str) -> None:
+        self._metrics.processed.labels(intent).inc()
+        self._metrics.processing.observe(
+            max(0.0, (self._clock() - row.received_at).total_seconds())
+        )
 
     def _should_yield(self, started: float) -> bool:
         # A few milliseconds of decisions share a commit even then (a commit is an fsync).
@@ -147,10 +200,7 @@ class Processor:
             try:
                 async with savepoint(conn) as inner:
                     intent = await process_row(row, self._rules, inner)
-                self._metrics.processed.labels(intent).inc()
-                self._metrics.processing.observe(
-                    max(0.0, (self._clock() - row.received_at).total_seconds())
-                )
+                self._observe(row, intent)
                 return
             except ReportConflict:
                 if attempt == 1:
@@ -160,6 +210,7 @@ class Processor:
                 log.exception("processing message %s failed; it will be retried", row.id)
                 error = f"{type(exc).__name__}: {exc}"
             self._metrics.processing_errors.inc()
+            self._retries_possible = True
             last = await inbound.mark_error(row, error, self._clock(), conn)
             if last:
                 log.error("message %s given up after %s attempts", row.id, inbound.MAX_ATTEMPTS)

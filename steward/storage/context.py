@@ -7,7 +7,7 @@ report context, and so on.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 import phonenumbers
@@ -260,18 +260,50 @@ def session_state(row: PatrolSession) -> SessionState:
 RECENT_SESSIONS = 12
 
 
+# The recent sessions and the patrol-day awards of their days (and of `day`), one statement.
+_PATROL_DAY = """
+    WITH recent AS (
+        SELECT id, local_date, started_at, ended_at, minutes, closed_by, confirmed
+        FROM patrol_sessions
+        WHERE volunteer_id = ? AND (ended_at IS NULL OR local_date >= ?)
+        ORDER BY id DESC
+        LIMIT ?
+    )
+    SELECT 'session' AS what, id, local_date, started_at, ended_at, minutes, closed_by,
+           confirmed, NULL AS amount
+    FROM recent
+    UNION ALL
+    SELECT 'award' AS what, id, local_date, NULL, NULL, NULL, NULL, NULL, amount
+    FROM points_ledger
+    WHERE volunteer_id = ? AND kind = 'patrol_day'
+      AND (local_date = ? OR local_date IN (SELECT local_date FROM recent))
+"""
+
+
+def _session(row: Any) -> SessionState:
+    return SessionState(
+        id=int(row["id"]),
+        local_date=cast(date, sql.as_date(row["local_date"])),
+        started_at=cast(datetime, sql.as_datetime(row["started_at"])),
+        ended_at=sql.as_datetime(row["ended_at"]),
+        minutes=None if row["minutes"] is None else int(row["minutes"]),
+        closed_by=row["closed_by"],
+        confirmed=bool(row["confirmed"]),
+    )
+
+
 async def patrol_day(
     volunteer_id: int, today: date, conn: BaseDBAsyncClient, *, of_day: date | None = None
 ) -> PatrolDay:
     """The volunteer's open session, last check-out and the day's confirmed minutes."""
-    sessions = (
-        await PatrolSession.filter(
-            Q(ended_at__isnull=True) | Q(local_date__gte=(of_day or today) - timedelta(days=1)),
-            volunteer_id=volunteer_id,
-        )
-        .using_db(conn)
-        .order_by("-id")
-        .limit(RECENT_SESSIONS)
+    since = (of_day or today) - timedelta(days=1)
+    found = await sql.rows(
+        conn,
+        _PATROL_DAY,
+        [volunteer_id, since, RECENT_SESSIONS, volunteer_id, of_day or today],
+    )
+    sessions = sorted(
+        (_session(r) for r in found if r["what"] == "session"), key=lambda s: -s.id
     )
     open_row = next((s for s in sessions if s.ended_at is None), None)
     closed = [s for s in sessions if s.closed_by == "volunteer" and s.ended_at is not None]
@@ -286,16 +318,16 @@ async def patrol_day(
         and s.confirmed
         and s.closed_by in ("volunteer", "auto")
     )
-    awards = (
-        await PointsEntry.filter(volunteer_id=volunteer_id, local_date=day, kind="patrol_day")
-        .using_db(conn)
-        .values_list("amount", flat=True)
-    )
+    awards = [
+        int(r["amount"])
+        for r in found
+        if r["what"] == "award" and sql.as_date(r["local_date"]) == day
+    ]
     return PatrolDay(
-        open_session=session_state(open_row) if open_row else None,
-        last_closed=session_state(last_closed) if last_closed else None,
+        open_session=open_row,
+        last_closed=last_closed,
         closed_minutes_today=minutes,
-        day_award_given=sum(int(cast(int, a)) for a in awards) > 0,
+        day_award_given=sum(awards) > 0,
         day_awards_so_far=len(awards),
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -157,7 +157,20 @@ class InboundWriter:
                 await self._writing
 
 
+@dataclass(frozen=True)
+class Due:
+    """The rows claimed for one batch, and whether more may be waiting behind them."""
+
+    rows: list[InboundMessage]
+    more: bool  # the look-up was full: there may be rows beyond it
+
+
 async def due(now: datetime, limit: int, conn: BaseDBAsyncClient) -> list[InboundMessage]:
+    """Rows to process now, oldest first, claimed for this transaction (see `claim_batch`)."""
+    return (await claim_batch(now, limit, conn)).rows
+
+
+async def claim_batch(now: datetime, limit: int, conn: BaseDBAsyncClient) -> Due:
     """Rows to process now, oldest first, claimed for this transaction.
 
     A sender's texts apply in the order they came: a row is skipped while an earlier one of
@@ -170,7 +183,7 @@ async def due(now: datetime, limit: int, conn: BaseDBAsyncClient) -> list[Inboun
         .using_db(conn)
     )
     if not pending:
-        return []
+        return Due([], False)
     locked = {int(row.id) for row in pending}
     if conn.capabilities.dialect == "postgres":  # SQLite has one writer: nothing to skip
         locked = {
@@ -188,7 +201,7 @@ async def due(now: datetime, limit: int, conn: BaseDBAsyncClient) -> list[Inboun
             blocked.add(row.address)
             continue
         claimed.append(row)
-    return claimed
+    return Due(claimed, len(pending) >= limit)
 
 
 async def mark_processed(

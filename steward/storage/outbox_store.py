@@ -6,11 +6,13 @@ Writers call `enqueue` inside the same transaction as the state change that caus
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
@@ -312,70 +314,110 @@ class SendOutcome:
         return self.provider_id is not None
 
 
+# What a claim returns of a row; `was_claimed` is its claimed_at before this claim.
+_CLAIMED_COLUMNS = (
+    "id, channel, address, body, keyboard, edit_message_id, attachment, attempts, priority, "
+    "created_at"
+)
+
+# PostgreSQL: pick and mark in one statement; SKIP LOCKED keeps replicas off each other's rows.
+_CLAIM_POSTGRES = f"""
+    WITH picked AS (
+        SELECT id AS picked_id, claimed_at AS was_claimed FROM outbox
+        WHERE status = 'queued' AND channel = ? AND next_attempt_at <= ?
+        ORDER BY priority, id
+        LIMIT ?
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE outbox SET status = 'sending', claimed_at = ?, updated_at = ?
+    FROM picked WHERE outbox.id = picked.picked_id
+    RETURNING {", ".join(f"outbox.{c.strip()}" for c in _CLAIMED_COLUMNS.split(","))},
+              picked.was_claimed
+"""
+
+# SQLite (one writer, no SKIP LOCKED, and RETURNING sees only new values): read, then mark
+# what is still queued; no transaction needed, as the mark's condition decides.
+_DUE_SQLITE = f"""
+    SELECT {_CLAIMED_COLUMNS}, claimed_at AS was_claimed FROM outbox
+    WHERE status = 'queued' AND channel = ? AND next_attempt_at <= ?
+    ORDER BY priority, id
+    LIMIT ?
+"""
+_TAKE_SQLITE = """
+    UPDATE outbox SET status = 'sending', claimed_at = ?, updated_at = ?
+    WHERE status = 'queued' AND id IN (SELECT value FROM json_each(?))
+    RETURNING id
+"""
+
+
 async def claim_due(now: datetime, channel: str, limit: int) -> list[Claimed]:
     """Mark up to `limit` due messages of one channel as sending and return them, replies first.
 
-    On PostgreSQL rows are picked with FOR UPDATE SKIP LOCKED so replicas never share one; the
-    conditional update (status still queued) keeps SQLite, which drops that clause, just as safe.
     A queued row that still has a `claimed_at` had an attempt whose outcome we never learned.
     """
-    async with in_transaction() as conn:
-        rows = (
-            await OutboxMessage.filter(
-                status=OutboxStatus.QUEUED, next_attempt_at__lte=now, channel=channel
-            )
-            .order_by("priority", "id")
-            .limit(limit)
-            .select_for_update(skip_locked=True)
-            .using_db(conn)
-        )
-        if not rows:
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        rows = await sql.returning(conn, _CLAIM_POSTGRES, [channel, now, limit, now, now])
+    else:
+        due = await sql.rows(conn, _DUE_SQLITE, [channel, now, limit])
+        if not due:
             return []
-        ids = [int(row.id) for row in rows]
-        await (
-            OutboxMessage.filter(id__in=ids, status=OutboxStatus.QUEUED)
-            .using_db(conn)
-            .update(status=OutboxStatus.SENDING, claimed_at=now, updated_at=now)
-        )
+        ids = json.dumps([int(r["id"]) for r in due])
+        taken = {int(r["id"]) for r in await sql.returning(conn, _TAKE_SQLITE, [now, now, ids])}
+        rows = [r for r in due if int(r["id"]) in taken]
+    rows = sorted(rows, key=lambda r: (int(r["priority"]), int(r["id"])))
     return [
         Claimed(
             OutboundMessage(
-                r.channel,
-                r.address,
-                r.body,
-                int(r.id),
-                r.keyboard,
-                r.edit_message_id,
-                r.attachment,
+                str(r["channel"]),
+                str(r["address"]),
+                str(r["body"]),
+                int(r["id"]),
+                r["keyboard"],
+                None if r["edit_message_id"] is None else int(r["edit_message_id"]),
+                r["attachment"],
             ),
-            int(r.attempts),
-            r.created_at if r.claimed_at is not None else None,
+            int(r["attempts"]),
+            sql.as_datetime(r["created_at"]) if r["was_claimed"] is not None else None,
         )
         for r in rows
     ]
 
 
-# A status callback may already have moved the row on (delivered): never move it back.
-_MARK_SENT = """
-    UPDATE outbox SET
-        status = CASE WHEN status = 'sending' THEN 'sent' ELSE status END,
-        provider_id = COALESCE(provider_id, ?),
-        attempts = ?, sent_at = COALESCE(sent_at, ?), updated_at = ?, claimed_at = NULL
-    WHERE id = ?
-"""
+# A status callback may already have moved a row on (delivered): never move it back. One
+# statement for all the sent messages of a batch.
+_SENT_COLUMNS = (("oid", "bigint"), ("sid", "text"), ("tries", "integer"))
+
+
+def _mark_sent_sql(conn: BaseDBAsyncClient) -> str:
+    return f"""
+        UPDATE outbox SET
+            status = CASE WHEN outbox.status = 'sending' THEN 'sent' ELSE outbox.status END,
+            provider_id = COALESCE(outbox.provider_id, r.sid),
+            attempts = r.tries, sent_at = COALESCE(outbox.sent_at, ?), updated_at = ?,
+            claimed_at = NULL
+        FROM {sql.json_table(conn, _SENT_COLUMNS)}
+        WHERE outbox.id = r.oid
+    """
 
 
 async def record(outcomes: Sequence[SendOutcome], addresses: Sequence[str], now: datetime) -> None:
-    """Record a batch of send results (and any opt-outs they reveal) in one transaction."""
+    """Record a batch of send results (and any opt-outs they reveal), all or nothing."""
+    sent = [
+        {"oid": o.outbox_id, "sid": o.provider_id, "tries": o.attempts} for o in outcomes if o.sent
+    ]
+    others = [(o, a) for o, a in zip(outcomes, addresses, strict=True) if not o.sent]
+    if not others:  # the usual round: one statement, atomic on its own
+        if sent:
+            conn = connections.get("default")
+            await sql.execute(conn, _mark_sent_sql(conn), [now, now, sql.as_json(sent)])
+        return
     async with in_transaction() as conn:
-        for o, address in zip(outcomes, addresses, strict=True):
+        if sent:
+            await sql.execute(conn, _mark_sent_sql(conn), [now, now, sql.as_json(sent)])
+        for o, address in others:
             if o.unsubscribed and not await OptOut.filter(address=address).using_db(conn).exists():
                 await OptOut.create(address=address, created_at=now, using_db=conn)
-            if o.sent:
-                await sql.execute(
-                    conn, _MARK_SENT, [o.provider_id, o.attempts, now, now, o.outbox_id]
-                )
-                continue
             retry = o.retry_at is not None
             await (
                 OutboxMessage.filter(id=o.outbox_id)

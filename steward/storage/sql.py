@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
@@ -81,3 +81,11 @@ def as_date(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value))
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """A timestamp column read by raw SQL: asyncpg gives a datetime, SQLite the text tortoise
+    wrote (always with its UTC offset)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
