@@ -40,6 +40,7 @@ from telegram.error import (
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, MessageHandler, filters
 from telegram.warnings import PTBUserWarning
 
+from tests.fakes.server import local_socket
 from tests.fakes.telegram_api import SPEC_PATH, BotApiSpec, FakeTelegram
 
 needs_spec = pytest.mark.skipif(
@@ -116,8 +117,7 @@ class _LoopServer(uvicorn.Server):
 @asynccontextmanager
 async def serve(app: Starlette) -> AsyncIterator[str]:
     """Serve `app` on a free port of 127.0.0.1 on this loop; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock = local_socket()
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", ws="none")
     server = _LoopServer(config)

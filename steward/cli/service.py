@@ -13,7 +13,8 @@ from steward.storage import db
 
 def configure_logging(level: str) -> None:
     """Log at LOG_LEVEL, but APScheduler's own lines only from WARNING unless LOG_LEVEL=DEBUG,
-    and httpx's request lines (which name the bot token) never.
+    and the HTTP clients' request lines (httpx's name the bot token, Twilio's the numbers a
+    message list is filtered by) never.
 
     APScheduler logs two INFO lines for every run of every job ("Running job ...", "... executed
     successfully"); the scheduler logs one line of its own instead, for runs that queued
@@ -26,7 +27,10 @@ def configure_logging(level: str) -> None:
     logging.getLogger("apscheduler").setLevel(aps_level)
     # httpx logs every request's URL at INFO, and a Bot API URL carries the bot token
     # (.../bot<token>/sendMessage): a secret in the log. Its warnings and errors still show.
-    for name in ("httpx", "httpcore"):
+    # The twilio library logs every request (method, URL, query, headers) and response at INFO:
+    # lines nobody reads, phone numbers in the lookup's query, and under load the time it takes
+    # to write them.
+    for name in ("httpx", "httpcore", "twilio"):
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
 
 

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 class _OneFailed(Exception):
     """A message of a batch processed without savepoints raised: the batch is rolled back."""
 
+
 # Messages per transaction: enough to share one commit among a burst, few enough that the
 # webhook writer (which waits for the same SQLite connection) is never held up for long.
 BATCH_SIZE = 32

@@ -12,7 +12,6 @@ from typing import Any, cast
 
 import phonenumbers
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import Q
 
 from steward.clock import local_date
 from steward.flows import grammar
@@ -37,7 +36,6 @@ from steward.storage.models import (
     InboundMessage,
     OutboxMessage,
     PatrolSession,
-    PointsEntry,
     Volunteer,
 )
 
@@ -302,9 +300,7 @@ async def patrol_day(
         _PATROL_DAY,
         [volunteer_id, since, RECENT_SESSIONS, volunteer_id, of_day or today],
     )
-    sessions = sorted(
-        (_session(r) for r in found if r["what"] == "session"), key=lambda s: -s.id
-    )
+    sessions = sorted((_session(r) for r in found if r["what"] == "session"), key=lambda s: -s.id)
     open_row = next((s for s in sessions if s.ended_at is None), None)
     closed = [s for s in sessions if s.closed_by == "volunteer" and s.ended_at is not None]
     last_closed = max(closed, key=lambda s: s.ended_at or s.started_at, default=None)

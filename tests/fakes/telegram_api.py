@@ -45,7 +45,6 @@ import functools
 import itertools
 import json
 import re
-import socket
 import struct
 import threading
 import time
@@ -64,7 +63,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.server import ReadyServer
+from tests.fakes.server import ReadyServer, local_socket
 
 DEFAULT_TOKEN = "7000000001:AAF4ke-T0ken_for_the_Telegram_stand-in"
 DEFAULT_BOT_USERNAME = "alley_steward_test_bot"
@@ -483,9 +482,7 @@ class FakeTelegram:
 
     def start(self, timeout: float = 10.0) -> FakeTelegram:
         """Listen on a free port and answer from a background thread."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock = local_socket()
         self._port = sock.getsockname()[1]
         routes = [
             Route("/bot{token}/{method}", self._handle, methods=["GET", "POST"]),

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.fakes.server import ReadyServer
+from tests.fakes.server import ReadyServer, local_socket
 
 DEFAULT_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 DEFAULT_AUTH_TOKEN = "fake-twilio-auth-token"
@@ -172,9 +171,7 @@ class FakeTwilio:
 
     def start(self, timeout: float = 10.0) -> FakeTwilio:
         """Listen on a free port and answer from a background thread."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock = local_socket()
         self._port = sock.getsockname()[1]
         app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST"])])
         # stop() drops held requests first; the grace period only bounds a stuck answer.
