@@ -36,8 +36,11 @@ class _OneFailed(Exception):
 # webhook writer (which waits for the same SQLite connection) is never held up for long.
 BATCH_SIZE = 32
 STOP_GRACE_SECONDS = 20.0
-# How long a batch goes on deciding while webhooks wait for the one SQLite connection.
-YIELD_AFTER_SECONDS = 0.01
+# How long a batch goes on deciding while webhooks wait for the one SQLite connection. Each
+# webhook waits for one writer-and-batch cycle: with 10 ms slices a burst from 32 connections
+# was answered at ~830 msg/s, with 2 ms at ~1,450 (make bench), while a steady 200 msg/s is
+# still decided within tens of milliseconds.
+YIELD_AFTER_SECONDS = 0.002
 
 
 async def process_row(row: InboundMessage, rules: Settings, conn: Connection) -> str:
@@ -191,7 +194,7 @@ class Processor:
         )
 
     def _should_yield(self, started: float) -> bool:
-        # A few milliseconds of decisions share a commit even then (a commit is an fsync).
+        # A slice of decisions shares a commit even then (a commit is an fsync).
         if self._yield_to is None or time.monotonic() - started < self._yield_after:
             return False
         return self._yield_to()
