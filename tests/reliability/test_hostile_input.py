@@ -85,8 +85,14 @@ async def test_signed_random_forms_never_get_a_5xx_and_refusals_store_nothing(
         fields.pop(drop, None)
     before = await InboundMessage.all().count()
     # The database lives across examples: a MessageSid an earlier one stored is a redelivery.
+    # (One with NUL was never stored, as the webhook refuses NUL, and PostgreSQL cannot even be
+    # asked about it.)
     sid = fields.get("MessageSid")
-    seen = sid is not None and await InboundMessage.filter(external_id=sid).exists()
+    seen = (
+        sid is not None
+        and "\x00" not in sid
+        and await InboundMessage.filter(external_id=sid).exists()
+    )
     try:
         response = await svc.post_signed("/twilio/sms", fields)
     except UnicodeEncodeError:
