@@ -28,7 +28,7 @@ from steward.metrics import Metrics
 from steward.settings import Settings
 from steward.shells import delivery
 from steward.shells.inbound import Processor
-from steward.storage import db, outbox_store
+from steward.storage import db, dispatch_lock, outbox_store
 from steward.storage.inbound import InboundWriter
 from steward.storage.unit import Topic, UnitOfWork
 
@@ -102,6 +102,8 @@ def create_app(
             poll_seconds=settings.OUTBOX_POLL_SECONDS,
             lease=lease,
             metrics=metrics,
+            # PostgreSQL: one replica at a time sends on each channel, so the rates hold.
+            locks=dispatch_lock.for_database(settings.DATABASE_URL),
         )
         processor = Processor(
             settings,

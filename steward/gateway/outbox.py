@@ -14,6 +14,31 @@ finds; only when nothing is found is the message sent. Telegram has no such look
 choice is at-least-once: a lost answer means the message may arrive twice, never not at all. The
 window is the time between Telegram's answer and the batch's record, about a claim window
 (CLAIM_WINDOW_SECONDS) at most.
+
+Across replicas (PostgreSQL), the rates hold because one replica at a time sends on each
+channel: the one holding that channel's advisory lock (`storage.dispatch_lock`). Splitting the
+rate between replicas instead (each MPS / n) would waste it whenever one is idle, and a shared
+counter in the database would put a write on every send and still not see when a request
+really reached the provider, which is what the pacer goes by. A held lock keeps the pacer's
+whole reasoning in one process, and costs nothing while one replica runs alone. So:
+
+* A replica that does not hold a channel's lock skips that channel and tries the lock on its
+  poll ticks. When it queues messages for that channel (a reply to a text it took in) it wakes
+  the holder with a NOTIFY, so the reply still leaves within milliseconds; its own wake-ups
+  cost it no query (it never spins).
+* Before each round the holder asks the lock's session whether it is alive; if not, the lock is
+  gone and the channel with it. A send whose turn comes after the connection closed is not
+  started: it goes back to the queue untried, for the new holder.
+* A takeover pauses first: the new holder never saw what the previous one sent in its last
+  second, so it starts nothing for a second and the pacer's margin, and nothing to a chat for
+  that chat's spacing and the margin (3 s for a group; `Pacer.resume`). It pauses when it had
+  found the lock taken or had lost it, or when the outbox shows the channel claimed or recorded
+  within HANDOVER_EVIDENCE; a replica starting alone, with nothing recent there, sends at once.
+* A graceful stop ends after the round in progress and then closes the locks' connections; a
+  killed replica's session ends with it. Either way the next holder takes the lock on its tick.
+  Claims a dead holder left are taken back after the lease by the channel's next holder (only
+  by it: another replica could otherwise requeue a row the holder is still sending).
+* SQLite is one process: no locks, every channel dispatched here, as before.
 """
 
 from __future__ import annotations
@@ -31,7 +56,8 @@ from steward.clock import utcnow
 from steward.flows.groups import mask_phones
 from steward.gateway.messages import Lookup, PermanentSendError, RetryableSendError, Sender
 from steward.metrics import Metrics
-from steward.storage import outbox_store
+from steward.storage import dispatch_lock, outbox_store
+from steward.storage.dispatch_lock import LockFactory
 from steward.storage.outbox_store import Claimed, SendOutcome
 
 log = logging.getLogger(__name__)
@@ -43,6 +69,10 @@ LOOKUP_SKEW = timedelta(minutes=1)
 CLAIM_WINDOW_SECONDS = 1.0
 MAX_CLAIM = 100
 STOP_GRACE_SECONDS = 20.0
+# A channel claimed or recorded this recently (or still claimed) may have had a send in the
+# last second by another replica: a replica taking its lock then pauses first. Generous, so
+# that clocks of replicas a few seconds apart still see it.
+HANDOVER_EVIDENCE = timedelta(seconds=10)
 
 
 Spacing = Callable[[str], float]
@@ -105,6 +135,14 @@ class Pacer:
         self._sends: deque[Send] = deque(maxlen=self._burst)  # the latest, oldest first
         self._round_trips: deque[float] = deque(maxlen=max(self._burst, 10))
         self._gate = asyncio.Lock()
+        self._resumed = -math.inf  # until when another dispatcher may have sent (see resume)
+
+    def resume(self) -> None:
+        """Another dispatcher may have sent on this channel until now (a handover, whose sends
+        this pacer never saw): start nothing before a second and the margin from now, and
+        nothing to an address before its own spacing and the margin from now. Whatever it sent
+        then lies outside every window that holds one of ours."""
+        self._resumed = self._clock()
 
     def delay(self, address: str = "") -> float:
         """Reserve the next slot (for `address`) on the plain schedule of `per_second`; return
@@ -121,13 +159,21 @@ class Pacer:
             self._next_to[address] = slot + gap
         return slot - now
 
+    def _own_turn(self, address: str) -> float:
+        """When the address's own spacing lets it have its next send (-inf: at once)."""
+        at = self._next_to.get(address, -math.inf)
+        gap = self._spacing(address)
+        if gap:
+            at = max(at, self._resumed + gap + self._margin)
+        return at
+
     def _wait_for(self, address: str) -> float:
         """How long until a send to `address` may start: the interval after the last start, a
         second and the margin after the `burst`-th last arrived (its answer less the quickest
-        recent round trip), the address's own spacing after its last. Infinite while that
-        `burst`-th last send is unanswered."""
+        recent round trip), the address's own spacing after its last, a second and the margin
+        after a handover. Infinite while that `burst`-th last send is unanswered."""
         now = self._clock()
-        at = self._next_to.get(address, now)
+        at = max(self._own_turn(address), self._resumed + 1.0 + self._margin)
         if self._sends:
             at = max(at, self._sends[-1].started + self._interval)
             if len(self._sends) == self._burst:
@@ -143,7 +189,7 @@ class Pacer:
         result once it is answered (or failed). Sends take their turns one at a time in the
         order they asked; a chat first waits for its own spacing outside the queue, so it never
         holds up the others."""
-        while (own := self._next_to.get(address, 0.0) - self._clock()) > 0:
+        while (own := self._own_turn(address) - self._clock()) > 0:
             await self._sleep(own)
         async with self._gate:
             while (wait := self._wait_for(address)) > 0:
@@ -191,7 +237,10 @@ class Dispatcher:
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = utcnow,
         spacings: Mapping[str, Spacing] = SPACINGS,
+        locks: LockFactory | None = None,
     ) -> None:
+        """`locks`: one lock per channel, shared by the replicas (PostgreSQL); None when this
+        process is the only one (SQLite), which then dispatches every channel."""
         self._senders = dict(senders)
         self._pacers = {
             name: Pacer(rates.get(name, 30.0), spacing=spacings.get(name, no_spacing))
@@ -207,11 +256,27 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._drain_lock = asyncio.Lock()
         self._stopping = False
-        self._found: set[str] = set()  # provider ids found by lookups in this round
+        # Per channel, the provider ids found by lookups in its current round.
+        self._found: dict[str, set[str]] = {name: set() for name in self._senders}
+        self._locks = {name: locks(name) for name in self._senders} if locks else {}
+        self._held: set[str] = set() if locks else set(self._senders)  # what we dispatch
+        self._taken_before: set[str] = set()  # locks found taken, or lost: a takeover follows
+        self._standing_by: set[str] = set()  # said so in the log already
+        self._queued_here = False
 
     def wake(self) -> None:
-        """Ask the loop to look for due messages now."""
+        """Ask the loop to look for due messages now (this process queued some)."""
+        self._queued_here = True
         self._wake.set()
+
+    def _woken_by_peer(self) -> None:
+        """Another replica queued messages on a channel we dispatch."""
+        self._wake.set()
+
+    @property
+    def dispatching(self) -> frozenset[str]:
+        """The channels this replica sends on now."""
+        return frozenset(self._held)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
@@ -234,6 +299,10 @@ class Dispatcher:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
+        for lock in self._locks.values():  # the round in progress is over: hand them on
+            await lock.release()
+        if self._locks:
+            self._held.clear()
         for sender in self._senders.values():
             await sender.close()
 
@@ -242,11 +311,13 @@ class Dispatcher:
         while not self._stopping:
             # Cleared before looking, not after waiting: a wake during drain() is not lost.
             self._wake.clear()
+            queued_here, self._queued_here = self._queued_here, False
             timeout = self._poll
             try:
-                if polled:  # a wake-up means new rows; stale claims only matter on the tick
-                    await outbox_store.release_stale_claims(self._clock() - self._lease)
-                await self.drain()
+                if queued_here:
+                    await self._tell_holders()
+                # A wake-up means new rows; the locks and stale claims are seen to on the tick.
+                await self._drain(tend=polled, release=polled)
                 timeout = await self._sleep_for()
             except Exception:  # the loop must survive a bad moment (DB restart, one bad row)
                 log.exception("outbox dispatch failed; trying again shortly")
@@ -257,28 +328,122 @@ class Dispatcher:
                 polled = True
 
     async def _sleep_for(self) -> float:
-        due = await outbox_store.next_due_at(self._senders)
+        if not self._held:  # nothing to send here: woken, or the next tick tries the locks
+            return self._poll
+        due = await outbox_store.next_due_at(sorted(self._held))
         if due is None:
             return self._poll
         return min(self._poll, max(0.0, (due - self._clock()).total_seconds()))
 
     async def drain(self) -> int:
-        """Send everything due now; return how many sends were attempted."""
-        attempted = 0
+        """Send everything due now on the channels this replica dispatches (on PostgreSQL it
+        first tries the locks of the others); return how many sends were attempted."""
+        return await self._drain(tend=True)
+
+    async def _drain(self, *, tend: bool, release: bool = False) -> int:
         async with self._drain_lock:
+            if tend:
+                await self._tend_locks()
+            if release:
+                await self._release_stale()
+            attempted = 0
             while not self._stopping:
-                rounds = await asyncio.gather(*(self._round(c) for c in self._senders))
-                if not any(rounds):
+                # Each channel at its own pace: a group's spacing never holds up the SMS. Then
+                # once more, for what a round queued on another channel (a fallback to SMS).
+                counts = await asyncio.gather(*(self._drain_channel(c) for c in self._senders))
+                if not any(counts):
                     break
-                attempted += sum(rounds)
+                attempted += sum(counts)
         return attempted
+
+    async def _drain_channel(self, channel: str) -> int:
+        attempted = 0
+        while not self._stopping and await self._still_dispatching(channel):
+            sent = await self._round(channel)
+            if not sent:
+                break
+            attempted += sent
+        return attempted
+
+    # ---- one replica per channel (PostgreSQL) ------------------------------------------------
+
+    async def _tend_locks(self) -> None:
+        """Try the locks of the channels we do not dispatch (the poll ticks, a manual drain)."""
+        for channel, lock in self._locks.items():
+            if channel in self._held:
+                continue  # checked before each of its rounds
+            try:
+                got = await lock.take(self._woken_by_peer)
+            except Exception as exc:  # no database right now: the next tick tries again
+                log.warning("outbox: could not try the %s dispatch lock (%s)", channel, exc)
+                await lock.release()
+                continue
+            if got:
+                await self._take_over(channel)
+                continue
+            self._taken_before.add(channel)
+            if channel not in self._standing_by:
+                log.info("outbox: another replica dispatches %s; standing by", channel)
+                self._standing_by.add(channel)
+
+    async def _take_over(self, channel: str) -> None:
+        """Start dispatching `channel`, after a pause when another replica may just have sent."""
+        since = self._clock() - HANDOVER_EVIDENCE
+        handover = channel in self._taken_before or await dispatch_lock.recently_dispatched(
+            channel, since
+        )
+        if handover:
+            self._pacers[channel].resume()
+        self._held.add(channel)
+        self._standing_by.discard(channel)
+        after = " after a pause (another replica may just have sent)" if handover else ""
+        log.info("outbox: this replica dispatches %s%s", channel, after)
+
+    async def _still_dispatching(self, channel: str) -> bool:
+        """Whether we dispatch `channel`; with a lock, asked of its session before each round."""
+        if not self._locks:
+            return True
+        if channel not in self._held:
+            return False
+        if await self._locks[channel].check():
+            return True
+        await self._lose(channel)
+        return False
+
+    async def _lose(self, channel: str) -> None:
+        self._held.discard(channel)
+        self._taken_before.add(channel)
+        self._standing_by.add(channel)
+        log.warning(
+            "outbox: lost the %s dispatch lock (its connection is gone); standing by", channel
+        )
+        await self._locks[channel].release()
+
+    async def _release_stale(self) -> None:
+        """Requeue claims a dead dispatcher left (of our channels only, when they are shared)."""
+        older_than = self._clock() - self._lease
+        if self._locks:
+            await dispatch_lock.release_stale_claims(sorted(self._held), older_than)
+        else:
+            await outbox_store.release_stale_claims(older_than)
+
+    async def _tell_holders(self) -> None:
+        """Wake whoever dispatches the channels we do not: we may have queued messages there."""
+        for channel, lock in self._locks.items():
+            if channel not in self._held:
+                try:
+                    await lock.notify()
+                except Exception as exc:  # best effort: the holder's next poll finds them
+                    log.info("outbox: could not wake the %s dispatcher (%s)", channel, exc)
+
+    # ---- rounds --------------------------------------------------------------------------
 
     async def _round(self, channel: str) -> int:
         """Claim one batch of a channel, send it within the rate, record the results together."""
         pacer = self._pacers[channel]
         batch = await outbox_store.claim_due(self._clock(), channel, pacer.claim_size)
         if batch:
-            self._found = set()
+            self._found[channel] = set()
             outcomes = await self._send_all(batch)
             addresses = [claimed.message.address for claimed in batch]
             await outbox_store.record(outcomes, addresses, self._clock())
@@ -314,10 +479,11 @@ class Dispatcher:
         since = claimed.unconfirmed_since - LOOKUP_SKEW
         candidates = await sender.find_sent(claimed.message, since)
         # A SID another row holds is that row's message (the same text sent twice on purpose).
-        taken = await outbox_store.known_provider_ids(candidates) | self._found
+        found = self._found[claimed.message.channel]
+        taken = await outbox_store.known_provider_ids(candidates) | found
         for provider_id in candidates:
             if provider_id not in taken:
-                self._found.add(provider_id)
+                found.add(provider_id)
                 log.info("message %s had reached the provider already", claimed.message.outbox_id)
                 return provider_id
         return None
@@ -335,6 +501,10 @@ class Dispatcher:
             return SendOutcome(message.outbox_id, attempts, provider_id=found)
         pacer = self._pacers[message.channel]
         turn = await pacer.turn(message.address)
+        lock = self._locks.get(message.channel)
+        if lock is not None and not lock.held:  # lost while it waited: the new holder sends it
+            pacer.done(turn)
+            return self._not_sent(claimed)
         started = time.perf_counter()
         try:
             try:
@@ -357,6 +527,16 @@ class Dispatcher:
             )
         self._observe(message.channel, "sent", started)
         return SendOutcome(message.outbox_id, attempts, provider_id=result.provider_id)
+
+    def _not_sent(self, claimed: Claimed) -> SendOutcome:
+        """Back to the queue as it was, untried (still in doubt if it was in doubt)."""
+        return SendOutcome(
+            claimed.message.outbox_id,
+            claimed.attempts,
+            retry_at=self._clock(),
+            error="not sent: this replica lost the channel's dispatch lock",
+            unconfirmed=claimed.unconfirmed_since is not None,
+        )
 
     def _observe(self, channel: str, result: str, started: float) -> None:
         self._metrics.sends.labels(channel, result).inc()

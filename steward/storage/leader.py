@@ -2,7 +2,8 @@
 
 The lock lives on a dedicated connection held for as long as this replica leads; when the
 replica dies its session ends and PostgreSQL frees the lock for a standing-by one. SQLite means
-one process, which always leads.
+one process, which always leads. The same kind of lock, under keys of their own, says which
+replica dispatches each outbox channel (`storage.dispatch_lock`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ def asyncpg_dsn(url: str) -> str:
 
 
 class LeaderLock:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, key: int = LEADER_LOCK_KEY) -> None:
         self._url = database_url
+        self._key = key
         self._postgres = db.is_postgres(database_url)
         self._conn: Any = None  # asyncpg.Connection, open while we hold or try the lock
 
@@ -35,7 +37,7 @@ class LeaderLock:
 
         if self._conn is None or self._conn.is_closed():
             self._conn = await asyncpg.connect(asyncpg_dsn(self._url), timeout=10)
-        return bool(await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY))
+        return bool(await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", self._key))
 
     async def still_held(self) -> None:
         """Raise when the lock's connection is gone (the lock went with it)."""

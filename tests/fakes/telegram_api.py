@@ -19,7 +19,9 @@ What it models:
   `sendChatAction`, `setMyCommands`; bodies may be JSON, form or multipart (PTB sends form,
   multipart when it uploads a file);
 - failures: a chat that blocked the bot (403), flood control (429 with `retry_after`), any
-  status for the next requests of a method.
+  status for the next requests of a method;
+- `sends`: when each message the bot sent (or edited) was accepted, on time.perf_counter, with
+  its chat, for counting Telegram's limits at the stand-in (`tests.fakes.rates`).
 
 Every request is checked against the Bot API description in /work/shared/telegram/api.json when
 that file exists (method known, required parameters present, no unknown ones, value types, the
@@ -53,7 +55,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import uvicorn
@@ -363,6 +365,14 @@ class Violation:
         return f"{self.method}: {self.problem}"
 
 
+class Stamp(NamedTuple):
+    """A message the bot sent or edited: when the stand-in accepted it (time.perf_counter), and
+    in which chat."""
+
+    at: float
+    chat_id: int
+
+
 @dataclass
 class _Stored:
     message: dict[str, Any]
@@ -547,6 +557,7 @@ class FakeTelegram:
         self._chats: dict[int, FakeChat] = {}
         self._messages: dict[int, dict[int, _Stored]] = {}
         self._sent_order: list[tuple[int, int]] = []
+        self.sends: list[Stamp] = []
         self._files: dict[str, _File] = {}
         self._queue: list[dict[str, Any]] = []
         self._redelivered: list[dict[str, Any]] = []
@@ -1162,6 +1173,7 @@ class FakeTelegram:
             message["reply_markup"] = markup
         stored.message, stored.markup = message, markup
         stored.edits += 1
+        self.sends.append(Stamp(time.perf_counter(), int(message["chat"]["id"])))
         return dict(message)
 
     def _store(
@@ -1188,6 +1200,7 @@ class FakeTelegram:
         in_chat[message_id] = _Stored(message, markup, from_bot)
         if from_bot:
             self._sent_order.append((chat.id, message_id))
+            self.sends.append(Stamp(time.perf_counter(), chat.id))
         return dict(message)
 
     def _register_file(self, content: bytes) -> _File:

@@ -12,6 +12,9 @@ Failure controls model what the outbox must survive:
 - `hang` / `release`: the request is held open and never reaches "Twilio"; if the client drops
   the connection meanwhile, nothing is recorded (the lost-request case).
 
+Every accepted message carries `arrived`, the moment it was accepted (time.perf_counter), so a
+test can count sends per one-second window at the stand-in (`tests.fakes.rates`).
+
 Besides creating messages it answers the Messages list (`GET .../Messages.json`, filtered by
 `To`, `From`, `DateSent`, `DateSent<`, `DateSent>`, paged by `PageSize`/`Page`), newest first, as
 Twilio's OpenAPI description shapes `ListMessageResponse`.
@@ -106,6 +109,8 @@ class FakeMessage:
     status: str
     form: dict[str, str] = field(repr=False)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # When it was accepted, on time.perf_counter (this process's): for counting rates.
+    arrived: float = field(default_factory=time.perf_counter, repr=False, compare=False)
 
 
 @dataclass
