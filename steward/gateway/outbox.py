@@ -49,7 +49,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from steward.clock import utcnow
@@ -73,6 +73,9 @@ STOP_GRACE_SECONDS = 20.0
 # last second by another replica: a replica taking its lock then pauses first. Generous, so
 # that clocks of replicas a few seconds apart still see it.
 HANDOVER_EVIDENCE = timedelta(seconds=10)
+# A claimed message whose chat's spacing would keep it waiting longer than this goes back to
+# the queue until its turn instead (see Dispatcher._not_yet).
+LATE_TURN_SECONDS = 0.5 * CLAIM_WINDOW_SECONDS
 
 
 Spacing = Callable[[str], float]
@@ -159,6 +162,18 @@ class Pacer:
             self._next_to[address] = slot + gap
         return slot - now
 
+    def earliest(self, addresses: Sequence[str]) -> list[float]:
+        """For each of a batch's sends in order, how long from now until its address's own
+        spacing could let it start (counting the batch's earlier sends to that address)."""
+        now = self._clock()
+        before: dict[str, int] = {}
+        waits = []
+        for address in addresses:
+            ahead = before.get(address, 0)
+            before[address] = ahead + 1
+            waits.append(max(0.0, self._own_turn(address) - now) + ahead * self._spacing(address))
+        return waits
+
     def _own_turn(self, address: str) -> float:
         """When the address's own spacing lets it have its next send (-inf: at once)."""
         at = self._next_to.get(address, -math.inf)
@@ -189,8 +204,7 @@ class Pacer:
         result once it is answered (or failed). Sends take their turns one at a time in the
         order they asked; a chat first waits for its own spacing outside the queue, so it never
         holds up the others."""
-        while (own := self._own_turn(address) - self._clock()) > 0:
-            await self._sleep(own)
+        await self.ready(address)
         async with self._gate:
             while (wait := self._wait_for(address)) > 0:
                 if math.isinf(wait):
@@ -201,6 +215,11 @@ class Pacer:
             self._sends.append(send)
             self._space(address, send.started)
         return send
+
+    async def ready(self, address: str) -> None:
+        """Wait until the address's own spacing lets it have its next send."""
+        while (own := self._own_turn(address) - self._clock()) > 0:
+            await self._sleep(own)
 
     def done(self, send: Send) -> None:
         """The provider answered `send` (or it failed): it has arrived there by now."""
@@ -258,6 +277,10 @@ class Dispatcher:
         self._stopping = False
         # Per channel, the provider ids found by lookups in its current round.
         self._found: dict[str, set[str]] = {name: set() for name in self._senders}
+        # Per channel and chat, messages that went back to the queue until their turn (_not_yet).
+        self._held_back: dict[str, dict[str, dict[int, datetime]]] = {
+            name: {} for name in self._senders
+        }
         self._locks = {name: locks(name) for name in self._senders} if locks else {}
         self._held: set[str] = set() if locks else set(self._senders)  # what we dispatch
         self._taken_before: set[str] = set()  # locks found taken, or lost: a takeover follows
@@ -337,10 +360,13 @@ class Dispatcher:
 
     async def drain(self) -> int:
         """Send everything due now on the channels this replica dispatches (on PostgreSQL it
-        first tries the locks of the others); return how many sends were attempted."""
-        return await self._drain(tend=True)
+        first tries the locks of the others), waiting out each chat's spacing as it comes;
+        return how many sends were attempted."""
+        return await self._drain(tend=True, defer=False)
 
-    async def _drain(self, *, tend: bool, release: bool = False) -> int:
+    async def _drain(self, *, tend: bool, release: bool = False, defer: bool = True) -> int:
+        """As `drain`; with `defer` (the loop) a message whose chat's turn is far off goes back
+        to the queue until then rather than holding its round open (`_not_yet`)."""
         async with self._drain_lock:
             if tend:
                 await self._tend_locks()
@@ -350,19 +376,20 @@ class Dispatcher:
             while not self._stopping:
                 # Each channel at its own pace: a group's spacing never holds up the SMS. Then
                 # once more, for what a round queued on another channel (a fallback to SMS).
-                counts = await asyncio.gather(*(self._drain_channel(c) for c in self._senders))
+                rounds = (self._drain_channel(c, defer) for c in self._senders)
+                counts = await asyncio.gather(*rounds)
                 if not any(counts):
                     break
                 attempted += sum(counts)
         return attempted
 
-    async def _drain_channel(self, channel: str) -> int:
+    async def _drain_channel(self, channel: str, defer: bool) -> int:
         attempted = 0
         while not self._stopping and await self._still_dispatching(channel):
-            sent = await self._round(channel)
-            if not sent:
+            claimed, tried = await self._round(channel, defer)
+            if not claimed:
                 break
-            attempted += sent
+            attempted += tried
         return attempted
 
     # ---- one replica per channel (PostgreSQL) ------------------------------------------------
@@ -438,20 +465,60 @@ class Dispatcher:
 
     # ---- rounds --------------------------------------------------------------------------
 
-    async def _round(self, channel: str) -> int:
-        """Claim one batch of a channel, send it within the rate, record the results together."""
+    async def _round(self, channel: str, defer: bool = True) -> tuple[int, int]:
+        """Claim one batch of a channel, send it within the rate, record the results together;
+        return how many were claimed and how many of those were tried."""
         pacer = self._pacers[channel]
         batch = await outbox_store.claim_due(self._clock(), channel, pacer.claim_size)
-        if batch:
-            self._found[channel] = set()
-            outcomes = await self._send_all(batch)
-            addresses = [claimed.message.address for claimed in batch]
-            await outbox_store.record(outcomes, addresses, self._clock())
-        return len(batch)
+        if not batch:
+            return 0, 0
+        self._found[channel] = set()
+        later = self._not_yet(channel, batch) if defer else {}
+        outcomes = {i: self._later(batch[i], at) for i, at in later.items()}
+        now = [claimed for i, claimed in enumerate(batch) if i not in later]
+        sent = iter(await self._send_all(now))
+        results = [outcomes[i] if i in later else next(sent) for i in range(len(batch))]
+        addresses = [claimed.message.address for claimed in batch]
+        await outbox_store.record(results, addresses, self._clock())
+        return len(batch), len(now)
+
+    def _not_yet(self, channel: str, batch: list[Claimed]) -> dict[int, datetime]:
+        """Those of a batch (by index) whose chat may not have them within LATE_TURN_SECONDS,
+        with when it may: a group's next message 3 s after its last, a person's third message
+        of the batch. Waited for, they would hold the whole round, and every claim after it,
+        open that long; so they go back to the queue until then. A message never overtakes an
+        earlier one of its chat that is back in the queue so: it goes back until then too."""
+        now = self._clock()
+        waiting = {
+            address: {row: at for row, at in rows.items() if at > now}
+            for address, rows in self._held_back[channel].items()
+        }
+        for claimed in batch:  # these are back
+            waiting.get(claimed.message.address, {}).pop(claimed.message.outbox_id, None)
+        addresses = [claimed.message.address for claimed in batch]
+        later: dict[int, datetime] = {}
+        for i, wait in enumerate(self._pacers[channel].earliest(addresses)):
+            row, rows = batch[i].message.outbox_id, waiting.setdefault(addresses[i], {})
+            ahead = [at for other, at in rows.items() if other < row]
+            if wait > LATE_TURN_SECONDS or ahead:
+                rows[row] = later[i] = max([now + timedelta(seconds=wait), *ahead])
+        self._held_back[channel] = {address: rows for address, rows in waiting.items() if rows}
+        return later
+
+    def _later(self, claimed: Claimed, at: datetime) -> SendOutcome:
+        """Back to the queue untried until `at` (still in doubt if it was in doubt)."""
+        return SendOutcome(
+            claimed.message.outbox_id,
+            claimed.attempts,
+            retry_at=at,
+            unconfirmed=claimed.unconfirmed_since is not None,
+        )
 
     async def _send_all(self, batch: list[Claimed]) -> list[SendOutcome]:
         """Send a claimed batch, up to `in_flight` at once, in claim order per address: a
         person's replies never overtake each other."""
+        if not batch:
+            return []
         if self._in_flight == 1:
             return [await self._send(claimed) for claimed in batch]
         slots = asyncio.Semaphore(self._in_flight)
@@ -460,6 +527,8 @@ class Dispatcher:
         async def one(claimed: Claimed, before: asyncio.Task[SendOutcome] | None) -> SendOutcome:
             if before is not None:
                 await asyncio.wait({before})
+            # A chat waiting for its own turn does so without a slot: the others go meanwhile.
+            await self._pacers[claimed.message.channel].ready(claimed.message.address)
             async with slots:
                 return await self._send(claimed)
 
