@@ -271,9 +271,10 @@ class Dispatcher:
         self._lease = lease
         self._metrics = metrics or Metrics()
         self._clock = clock
-        self._wake = asyncio.Event()
+        # Each channel has its own loop (see _run_channel), woken by its own event.
+        self._wakes = {name: asyncio.Event() for name in self._senders}
         self._task: asyncio.Task[None] | None = None
-        self._drain_lock = asyncio.Lock()
+        self._drain_locks = {name: asyncio.Lock() for name in self._senders}
         self._stopping = False
         # Per channel, the provider ids found by lookups in its current round.
         self._found: dict[str, set[str]] = {name: set() for name in self._senders}
@@ -285,16 +286,13 @@ class Dispatcher:
         self._held: set[str] = set() if locks else set(self._senders)  # what we dispatch
         self._taken_before: set[str] = set()  # locks found taken, or lost: a takeover follows
         self._standing_by: set[str] = set()  # said so in the log already
-        self._queued_here = False
+        self._queued_here: set[str] = set()  # channels this process queued for since they looked
 
     def wake(self) -> None:
-        """Ask the loop to look for due messages now (this process queued some)."""
-        self._queued_here = True
-        self._wake.set()
-
-    def _woken_by_peer(self) -> None:
-        """Another replica queued messages on a channel we dispatch."""
-        self._wake.set()
+        """Ask the loops to look for due messages now (this process queued some)."""
+        self._queued_here.update(self._senders)
+        for event in self._wakes.values():
+            event.set()
 
     @property
     def dispatching(self) -> frozenset[str]:
@@ -305,16 +303,17 @@ class Dispatcher:
         self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
 
     async def stop(self) -> None:
-        """Let the loop finish what it is doing, then close the senders.
+        """Let the loops finish what they are doing, then close the senders.
 
         Cancelling mid-query is what we avoid: on SQLite it leaves tortoise's connection lock
         held (the next transaction waits forever), and with asyncpg a cancel landing mid-query
-        was seen to be swallowed. So the loop is asked to end (flag + wake) and waited for;
-        only if it does not end within STOP_GRACE_SECONDS (a send stuck on the network) is it
+        was seen to be swallowed. So the loops are asked to end (flag + wake) and waited for;
+        only if they do not end within STOP_GRACE_SECONDS (a send stuck on the network) are they
         cancelled.
         """
         self._stopping = True
-        self._wake.set()
+        for event in self._wakes.values():
+            event.set()
         if self._task is not None:
             done, _ = await asyncio.wait({self._task}, timeout=STOP_GRACE_SECONDS)
             if not done:
@@ -330,30 +329,37 @@ class Dispatcher:
             await sender.close()
 
     async def _run(self) -> None:
+        # Each channel at its own pace: a group's spacing or a slow provider never holds up
+        # another channel's messages.
+        await asyncio.gather(*(self._run_channel(channel) for channel in self._senders))
+
+    async def _run_channel(self, channel: str) -> None:
+        wake = self._wakes[channel]
         polled = True  # the first pass also looks for claims a dead replica left
         while not self._stopping:
-            # Cleared before looking, not after waiting: a wake during drain() is not lost.
-            self._wake.clear()
-            queued_here, self._queued_here = self._queued_here, False
+            # Cleared before looking, not after waiting: a wake during the drain is not lost.
+            wake.clear()
+            queued_here = channel in self._queued_here
+            self._queued_here.discard(channel)
             timeout = self._poll
             try:
-                if queued_here:
-                    await self._tell_holders()
-                # A wake-up means new rows; the locks and stale claims are seen to on the tick.
-                await self._drain(tend=polled, release=polled)
-                timeout = await self._sleep_for()
+                if queued_here and channel not in self._held:
+                    await self._tell_holder(channel)
+                # A wake-up means new rows; the lock and stale claims are seen to on the tick.
+                await self._drain_one(channel, tend=polled, release=polled, defer=True)
+                timeout = await self._sleep_for(channel)
             except Exception:  # the loop must survive a bad moment (DB restart, one bad row)
-                log.exception("outbox dispatch failed; trying again shortly")
+                log.exception("outbox dispatch (%s) failed; trying again shortly", channel)
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+                await asyncio.wait_for(wake.wait(), timeout=timeout)
                 polled = False
             except TimeoutError:
                 polled = True
 
-    async def _sleep_for(self) -> float:
-        if not self._held:  # nothing to send here: woken, or the next tick tries the locks
+    async def _sleep_for(self, channel: str) -> float:
+        if channel not in self._held:  # nothing to send here: woken, or the tick tries the lock
             return self._poll
-        due = await outbox_store.next_due_at(sorted(self._held))
+        due = await outbox_store.next_due_at([channel])
         if due is None:
             return self._poll
         return min(self._poll, max(0.0, (due - self._clock()).total_seconds()))
@@ -362,56 +368,54 @@ class Dispatcher:
         """Send everything due now on the channels this replica dispatches (on PostgreSQL it
         first tries the locks of the others), waiting out each chat's spacing as it comes;
         return how many sends were attempted."""
-        return await self._drain(tend=True, defer=False)
-
-    async def _drain(self, *, tend: bool, release: bool = False, defer: bool = True) -> int:
-        """As `drain`; with `defer` (the loop) a message whose chat's turn is far off goes back
-        to the queue until then rather than holding its round open (`_not_yet`)."""
-        async with self._drain_lock:
-            if tend:
-                await self._tend_locks()
-            if release:
-                await self._release_stale()
-            attempted = 0
-            while not self._stopping:
-                # Each channel at its own pace: a group's spacing never holds up the SMS. Then
-                # once more, for what a round queued on another channel (a fallback to SMS).
-                rounds = (self._drain_channel(c, defer) for c in self._senders)
-                counts = await asyncio.gather(*rounds)
-                if not any(counts):
-                    break
-                attempted += sum(counts)
-        return attempted
-
-    async def _drain_channel(self, channel: str, defer: bool) -> int:
         attempted = 0
-        while not self._stopping and await self._still_dispatching(channel):
-            claimed, tried = await self._round(channel, defer)
-            if not claimed:
+        while not self._stopping:
+            # Once more after any sends: a round may queue on another channel (SMS fallback).
+            passes = (self._drain_one(c, tend=True, defer=False) for c in self._senders)
+            counts = await asyncio.gather(*passes)
+            if not any(counts):
                 break
-            attempted += tried
+            attempted += sum(counts)
         return attempted
+
+    async def _drain_one(
+        self, channel: str, *, tend: bool, defer: bool, release: bool = False
+    ) -> int:
+        """Send what is due on one channel; with `defer` (the loop) a message whose chat's turn
+        is far off goes back to the queue until then rather than holding its round open."""
+        async with self._drain_locks[channel]:
+            if tend:
+                await self._tend_lock(channel)
+            if release:
+                await self._release_stale(channel)
+            attempted = 0
+            while not self._stopping and await self._still_dispatching(channel):
+                claimed, tried = await self._round(channel, defer)
+                if not claimed:
+                    break
+                attempted += tried
+            return attempted
 
     # ---- one replica per channel (PostgreSQL) ------------------------------------------------
 
-    async def _tend_locks(self) -> None:
-        """Try the locks of the channels we do not dispatch (the poll ticks, a manual drain)."""
-        for channel, lock in self._locks.items():
-            if channel in self._held:
-                continue  # checked before each of its rounds
-            try:
-                got = await lock.take(self._woken_by_peer)
-            except Exception as exc:  # no database right now: the next tick tries again
-                log.warning("outbox: could not try the %s dispatch lock (%s)", channel, exc)
-                await lock.release()
-                continue
-            if got:
-                await self._take_over(channel)
-                continue
-            self._taken_before.add(channel)
-            if channel not in self._standing_by:
-                log.info("outbox: another replica dispatches %s; standing by", channel)
-                self._standing_by.add(channel)
+    async def _tend_lock(self, channel: str) -> None:
+        """Try the channel's lock unless we hold it (on the poll ticks, and a manual drain)."""
+        lock = self._locks.get(channel)
+        if lock is None or channel in self._held:
+            return  # no lock to share, or one checked before each of its rounds
+        try:
+            got = await lock.take(self._wakes[channel].set)
+        except Exception as exc:  # no database right now: the next tick tries again
+            log.warning("outbox: could not try the %s dispatch lock (%s)", channel, exc)
+            await lock.release()
+            return
+        if got:
+            await self._take_over(channel)
+            return
+        self._taken_before.add(channel)
+        if channel not in self._standing_by:
+            log.info("outbox: another replica dispatches %s; standing by", channel)
+            self._standing_by.add(channel)
 
     async def _take_over(self, channel: str) -> None:
         """Start dispatching `channel`, after a pause when another replica may just have sent."""
@@ -446,22 +450,20 @@ class Dispatcher:
         )
         await self._locks[channel].release()
 
-    async def _release_stale(self) -> None:
-        """Requeue claims a dead dispatcher left (of our channels only, when they are shared)."""
+    async def _release_stale(self, channel: str) -> None:
+        """Requeue claims a dead dispatcher left (of this channel only, when it is shared)."""
         older_than = self._clock() - self._lease
-        if self._locks:
-            await dispatch_lock.release_stale_claims(sorted(self._held), older_than)
-        else:
+        if not self._locks:
             await outbox_store.release_stale_claims(older_than)
+        elif channel in self._held:
+            await dispatch_lock.release_stale_claims([channel], older_than)
 
-    async def _tell_holders(self) -> None:
-        """Wake whoever dispatches the channels we do not: we may have queued messages there."""
-        for channel, lock in self._locks.items():
-            if channel not in self._held:
-                try:
-                    await lock.notify()
-                except Exception as exc:  # best effort: the holder's next poll finds them
-                    log.info("outbox: could not wake the %s dispatcher (%s)", channel, exc)
+    async def _tell_holder(self, channel: str) -> None:
+        """Wake whoever dispatches a channel we do not: we may have queued messages there."""
+        try:
+            await self._locks[channel].notify()
+        except Exception as exc:  # best effort: the holder's next poll finds them
+            log.info("outbox: could not wake the %s dispatcher (%s)", channel, exc)
 
     # ---- rounds --------------------------------------------------------------------------
 
@@ -480,6 +482,10 @@ class Dispatcher:
         results = [outcomes[i] if i in later else next(sent) for i in range(len(batch))]
         addresses = [claimed.message.address for claimed in batch]
         await outbox_store.record(results, addresses, self._clock())
+        if any(outcome.unreachable for outcome in results):  # a fallback went on another channel
+            for other, event in self._wakes.items():
+                if other != channel:
+                    event.set()
         return len(batch), len(now)
 
     def _not_yet(self, channel: str, batch: list[Claimed]) -> dict[int, datetime]:
