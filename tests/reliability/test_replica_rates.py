@@ -19,6 +19,7 @@ what it took: at least once).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import Counter
 
@@ -176,7 +177,7 @@ async def test_two_replicas_keep_the_rates_and_a_killed_holder_is_replaced(
 def handover_gap(times: list[float], killed: float) -> float:
     """The longest pause between two sends from the kill on (the new holder's pause)."""
     after = sorted(t for t in times if t >= killed)
-    return round(max((b - a for a, b in zip(after, after[1:])), default=0.0), 2)
+    return round(max((b - a for a, b in itertools.pairwise(after)), default=0.0), 2)
 
 
 def assert_sms_once_within_the_rate(
