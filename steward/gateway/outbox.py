@@ -461,11 +461,11 @@ class Dispatcher:
         await self._locks[channel].release()
 
     async def _release_stale(self, channel: str) -> None:
-        """Requeue claims a dead dispatcher left (of this channel only, when it is shared)."""
-        older_than = self._clock() - self._lease
-        if not self._locks:
-            await outbox_store.release_stale_claims(older_than)
-        elif channel in self._held:
+        """Requeue claims a dead dispatcher left on this channel, if we dispatch it. Between
+        this channel's own rounds, so never one of ours in flight (another channel's loop may
+        be mid-round: its claims are its own business)."""
+        if channel in self._held:
+            older_than = self._clock() - self._lease
             await dispatch_lock.release_stale_claims([channel], older_than)
 
     async def _tell_holder(self, channel: str) -> None:

@@ -121,10 +121,10 @@ async def recently_dispatched(channel: str, since: datetime) -> bool:
 async def release_stale_claims(channels: list[str], older_than: datetime) -> int:
     """`outbox_store.release_stale_claims` for the channels this replica dispatches only.
 
-    Called by their holder between its rounds, when none of its own claims is open: a claim it
-    finds is a dead holder's. Another channel's claims are its holder's business; releasing them
-    from here could requeue a row its holder is still sending in a long round (a group message
-    waiting out its spacing), which would then go twice.
+    Called by their dispatcher between its rounds, when none of its own claims is open: a claim
+    it finds is a dead holder's. Another channel's claims are its dispatcher's business (another
+    replica's, or another loop's of this one); releasing them from here could requeue a row still
+    being sent in a long round, which would then go twice.
     """
     if not channels:
         return 0
