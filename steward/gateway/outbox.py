@@ -2,10 +2,13 @@
 
 It is woken at once when a transaction that queued messages commits (so a reply leaves within
 milliseconds), and otherwise looks again every OUTBOX_POLL_SECONDS for retries that fell due
-and for rows written by other processes (the CLI, another replica). Each round claims, per
-channel, what the channel's rate allows in about a second, sends up to OUTBOX_SENDS_IN_FLIGHT
-of them at once within the rate (a person's own messages one after another), and records all
-their results in one transaction.
+and for rows written by other processes (the CLI, another replica). Each channel has a loop of
+its own, so one never waits for another. Each round claims what the channel's rate allows in
+about a second, sends up to OUTBOX_SENDS_IN_FLIGHT of them at once within the rate (a person's
+own messages one after another), and records all their results in one transaction. A claimed
+message whose chat may not have it for a while yet (a group's next message, 3 s after its last)
+goes back to the queue until then, rather than holding its round, and every claim after it,
+open; no later message to that chat overtakes it.
 
 A send whose outcome we never learned (the process died between the provider's answer and our
 record of it, or the answer timed out) is not simply sent again. Where the provider can say what
