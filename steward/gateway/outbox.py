@@ -29,9 +29,10 @@ whole reasoning in one process, and costs nothing while one replica runs alone. 
   poll ticks. When it queues messages for that channel (a reply to a text it took in) it wakes
   the holder with a NOTIFY, so the reply still leaves within milliseconds; its own wake-ups
   cost it no query (it never spins).
-* Before each round the holder asks the lock's session whether it is alive; if not, the lock is
-  gone and the channel with it. A send whose turn comes after the connection closed is not
-  started: it goes back to the queue untried, for the new holder.
+* Each round the holder asks the lock's session whether it is alive, beside the round's claim
+  (so it costs no time); if not, the lock is gone and the channel with it, and the batch goes
+  back untried. A send whose turn comes after the connection closed is not started either: it
+  goes back to the queue untried, for the new holder.
 * A takeover pauses first: the new holder never saw what the previous one sent in its last
   second, so it starts nothing for a second and the pacer's margin, and nothing to a chat for
   that chat's spacing and the margin (3 s for a group; `Pacer.resume`). It pauses when it had
@@ -444,15 +445,33 @@ class Dispatcher:
         log.info("outbox: this replica dispatches %s%s", channel, after)
 
     async def _still_dispatching(self, channel: str) -> bool:
-        """Whether we dispatch `channel`; with a lock, asked of its session before each round."""
+        """Whether we dispatch `channel`, as far as we know without asking (each round asks the
+        lock's session too, alongside its claim)."""
         if not self._locks:
             return True
         if channel not in self._held:
             return False
-        if await self._locks[channel].check():
+        if self._locks[channel].held:
             return True
         await self._lose(channel)
         return False
+
+    async def _claim(self, channel: str) -> list[Claimed]:
+        """Claim a batch of `channel`; with a lock, ask its session at the same time whether
+        it is still ours (one round trip beside the claim's, so no time is lost). If not, the
+        batch goes back untried and the channel with the lock."""
+        claiming = outbox_store.claim_due(self._clock(), channel, self._pacers[channel].claim_size)
+        lock = self._locks.get(channel)
+        if lock is None:
+            return await claiming
+        batch, mine = await asyncio.gather(claiming, lock.check())
+        if mine:
+            return batch
+        if batch:
+            addresses = [claimed.message.address for claimed in batch]
+            await outbox_store.record([self._not_sent(c) for c in batch], addresses, self._clock())
+        await self._lose(channel)
+        return []
 
     async def _lose(self, channel: str) -> None:
         self._held.discard(channel)
@@ -483,8 +502,7 @@ class Dispatcher:
     async def _round(self, channel: str, defer: bool = True) -> tuple[int, int]:
         """Claim one batch of a channel, send it within the rate, record the results together;
         return how many were claimed and how many of those were tried."""
-        pacer = self._pacers[channel]
-        batch = await outbox_store.claim_due(self._clock(), channel, pacer.claim_size)
+        batch = await self._claim(channel)
         if not batch:
             return 0, 0
         self._found[channel] = set()
