@@ -165,11 +165,9 @@ async def telegram(emit: section.Emitter) -> None:
             roster = Path(folder) / "roster.csv"
             phones = write_roster(roster, TELEGRAM_STEWARDS, communities=2, street=STREET)
             run_cli(["roster", "import", str(roster)], cli_env(url), Path(folder))
-            invites = (
-                asyncio.to_thread(invite_code, cli_env(url), Path(folder), f"社区{c + 1}")
-                for c in range(2)
-            )
-            codes = list(await asyncio.gather(*invites))
+            # One after the other: two CLI processes opening a fresh SQLite file at once can meet
+            # "database is locked".
+            codes = [invite_code(cli_env(url), Path(folder), f"社区{c + 1}") for c in range(2)]
             port = free_port()
             public_base = f"http://127.0.0.1:{port}"
             env = serve_env(
