@@ -13,7 +13,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +31,7 @@ from steward.storage.db import is_postgres, normalise_url
 from steward.storage.dispatch_lock import ChannelLock, lock_key
 from steward.storage.leader import LEADER_LOCK_KEY
 from steward.storage.models import OutboxMessage, OutboxStatus
-from steward.storage.outbox_store import NewMessage
+from steward.storage.outbox_store import NewMessage, SendOutcome
 from tests.test_outbox import VirtualTime
 from tests.test_scheduler import until
 
@@ -202,6 +202,14 @@ async def test_one_dispatcher_per_channel_woken_by_the_other_then_a_paused_hando
     claims, dues = Counter[str](), Counter[str]()
     monkeypatch.setattr(outbox_store, "claim_due", counted(claims, outbox_store.claim_due))
     monkeypatch.setattr(outbox_store, "next_due_at", counted(dues, outbox_store.next_due_at))
+    recorded: list[SendOutcome] = []
+    record = outbox_store.record
+
+    async def recording(outcomes: Sequence[SendOutcome], *args: Any) -> None:
+        recorded.extend(outcomes)
+        await record(outcomes, *args)
+
+    monkeypatch.setattr(outbox_store, "record", recording)
     recorder = Recorder()
     # A looks again only every 30 s: what it sends sooner, a wake-up brought it.
     a = dispatcher(db, recorder, "A", poll=30.0)
@@ -232,6 +240,9 @@ async def test_one_dispatcher_per_channel_woken_by_the_other_then_a_paused_hando
     assert set(after) == set(later) and len(recorder.sent) == len(ids) + len(later)
     assert all(s.at >= last_of_a + 1.0 for s in after.values())
     assert after[later[2]].at >= last_of_a + 3.0  # the group's spacing, across the handover
+    # The pause held the person's message in its round; only the group's went back to wait.
+    waited = {o.outbox_id for o in recorded if o.retry_at is not None and not o.error}
+    assert later[1] not in waited and later[2] in waited
     assert "this replica dispatches sms after a pause" in caplog.text
     assert claims["A"] > 0 and claims["B"] > 0
 

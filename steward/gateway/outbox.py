@@ -167,16 +167,22 @@ class Pacer:
             self._next_to[address] = slot + gap
         return slot - now
 
+    def paused(self) -> float:
+        """How long until the channel may send at all again (after a handover; else 0)."""
+        return max(0.0, self._resumed + 1.0 + self._margin - self._clock())
+
     def earliest(self, addresses: Sequence[str]) -> list[float]:
-        """For each of a batch's sends in order, how long from now until its address's own
-        spacing could let it start (counting the batch's earlier sends to that address)."""
-        now = self._clock()
+        """For each of a batch's sends in order, how long after the channel may send again
+        (`paused`) its address's own spacing could let it start, counting the batch's earlier
+        sends to that address."""
+        start = self._clock() + self.paused()
         before: dict[str, int] = {}
         waits = []
         for address in addresses:
             ahead = before.get(address, 0)
             before[address] = ahead + 1
-            waits.append(max(0.0, self._own_turn(address) - now) + ahead * self._spacing(address))
+            own = max(0.0, self._own_turn(address) - start)
+            waits.append(own + ahead * self._spacing(address))
         return waits
 
     def _own_turn(self, address: str) -> float:
@@ -533,12 +539,16 @@ class Dispatcher:
         for claimed in batch:  # these are back
             waiting.get(claimed.message.address, {}).pop(claimed.message.outbox_id, None)
         addresses = [claimed.message.address for claimed in batch]
+        pacer = self._pacers[channel]
+        # The pause after a handover holds every chat alike: the round waits that out itself
+        # (rather than sending the whole queue back, a second later, round after round).
+        start = now + timedelta(seconds=pacer.paused())
         later: dict[int, datetime] = {}
-        for i, wait in enumerate(self._pacers[channel].earliest(addresses)):
+        for i, wait in enumerate(pacer.earliest(addresses)):
             row, rows = batch[i].message.outbox_id, waiting.setdefault(addresses[i], {})
             ahead = [at for other, at in rows.items() if other < row]
             if wait > LATE_TURN_SECONDS or ahead:
-                rows[row] = later[i] = max([now + timedelta(seconds=wait), *ahead])
+                rows[row] = later[i] = max([start + timedelta(seconds=wait), *ahead])
         self._held_back[channel] = {address: rows for address, rows in waiting.items() if rows}
         return later
 
