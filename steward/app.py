@@ -111,6 +111,7 @@ def create_app(
             poll_seconds=settings.OUTBOX_POLL_SECONDS,
             metrics=metrics,
             yield_to=None if db.is_postgres(settings.DATABASE_URL) else writer.busy,
+            arrivals=writer.stored,
         )
         app.state.dispatcher, app.state.processor, app.state.units = dispatcher, processor, units
         app.state.telegram = telegram_channel

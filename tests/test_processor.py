@@ -45,6 +45,25 @@ async def test_a_batch_stops_early_while_webhooks_wait(db: str, twilio: FakeTwil
     assert await InboundMessage.filter(processed_at__isnull=True).count() == 0
 
 
+async def test_a_batch_that_lets_webhooks_in_first_keeps_pace_with_what_arrived(
+    db: str, twilio: FakeTwilio
+) -> None:
+    street = await seed_street()
+    await stored_texts([street.wang.phone, street.li.phone, street.other.phone])
+    processor = Processor(
+        service_settings(db, twilio),
+        UnitOfWork(),
+        poll_seconds=1,
+        yield_to=lambda: True,  # webhooks always waiting
+        yield_after=0.0,
+        arrivals=lambda: 3,  # three rows stored since the processor last looked
+    )
+    with time_machine.travel(AT, tick=False):
+        first = await processor._batch()  # owes the arrivals two decisions (KEEP_PACE_MOST)
+        rest = await processor._batch()  # nothing new arrived: one decision, then commit
+    assert (first, rest) == (2, 1)
+
+
 async def test_without_waiting_webhooks_a_batch_takes_everything(
     db: str, twilio: FakeTwilio
 ) -> None:

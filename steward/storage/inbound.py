@@ -121,6 +121,7 @@ class InboundWriter:
         self._units = units
         self._waiting: list[tuple[Inbound, asyncio.Future[bool]]] = []
         self._writing: asyncio.Task[None] | None = None
+        self._stored = 0  # new rows written so far
 
     async def store(self, msg: Inbound) -> bool:
         """Store a message durably (with whatever else arrived); True when it was new."""
@@ -142,9 +143,14 @@ class InboundWriter:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            self._stored += sum(new)
             for (_, future), is_new in zip(group, new, strict=True):
                 if not future.done():
                     future.set_result(is_new)
+
+    def stored(self) -> int:
+        """How many new rows this writer has written (the processor keeps pace with it)."""
+        return self._stored
 
     def busy(self) -> bool:
         """A write is waiting or under way: webhooks are waiting for their rows to be durable."""
