@@ -215,6 +215,35 @@ async def seed_street(joined_on: date = SEEDED_ON) -> Street1:
     )
 
 
+async def seed_pairs(n: int) -> list[Volunteer]:
+    """A street of `n` stewards in pairs (phones +86139 and the number, from 0), in id order."""
+    street = await Street.create(name="鼓楼街道")
+    community = await Community.create(street=street, name="新开河社区")
+    zone = await Zone.create(community=community, name="东巷")
+    await Pair.bulk_create(
+        [
+            Pair(community=community, code=f"P{i:04d}", zone=zone, patrol_start="08:00")
+            for i in range(n // 2)
+        ]
+    )
+    pairs = await Pair.all().order_by("id")
+    await Volunteer.bulk_create(
+        [
+            Volunteer(
+                name=f"志愿者{i:04d}",
+                phone=f"+86139{i:08d}",
+                language="zh",
+                street=street,
+                community=community,
+                pair=pairs[i // 2],
+                joined_on=SEEDED_ON,
+            )
+            for i in range(n)
+        ]
+    )
+    return list(await Volunteer.all().order_by("id"))
+
+
 async def add_person(street: Street1, name: str, phone: str, **extra: object) -> Volunteer:
     """Add someone to the seeded street's community (a steward unless `role` says otherwise)."""
     values: dict[str, object] = {"joined_on": SEEDED_ON, **extra}

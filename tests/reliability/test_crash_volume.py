@@ -28,20 +28,16 @@ import pytest
 
 from steward.clock import utcnow
 from steward.storage.models import (
-    Community,
     HoursEntry,
     InboundMessage,
     OutboxMessage,
     OutboxStatus,
-    Pair,
     PatrolSession,
     PointsEntry,
-    Street,
     Volunteer,
-    Zone,
 )
 from tests.fakes.twilio_api import FakeTwilio
-from tests.harness import SEEDED_ON, new_sid, service_settings, sign, sms_form
+from tests.harness import new_sid, seed_pairs, service_settings, sign, sms_form
 from tests.reliability.numbers import Record, report
 from tests.reliability.test_in_flight import eventually
 from tests.test_process import free_port, serve, serve_env
@@ -56,31 +52,7 @@ SEED = 42
 
 async def seed_volunteers(n: int) -> list[Volunteer]:
     """`n` stewards in pairs, each with a session opened three minutes ago."""
-    street = await Street.create(name="鼓楼街道")
-    community = await Community.create(street=street, name="新开河社区")
-    zone = await Zone.create(community=community, name="东巷")
-    await Pair.bulk_create(
-        [
-            Pair(community=community, code=f"P{i:04d}", zone=zone, patrol_start="08:00")
-            for i in range(n // 2)
-        ]
-    )
-    pairs = await Pair.all().order_by("id")
-    await Volunteer.bulk_create(
-        [
-            Volunteer(
-                name=f"志愿者{i:04d}",
-                phone=f"+86139{i:08d}",
-                language="zh",
-                street=street,
-                community=community,
-                pair=pairs[i // 2],
-                joined_on=SEEDED_ON,
-            )
-            for i in range(n)
-        ]
-    )
-    people = await Volunteer.all().order_by("id")
+    people = await seed_pairs(n)
     started = utcnow() - timedelta(minutes=3)
     await PatrolSession.bulk_create(
         [

@@ -30,19 +30,15 @@ from steward.clock import utcnow
 from steward.storage import outbox_store
 from steward.storage.db import is_postgres
 from steward.storage.models import (
-    Community,
     OutboxMessage,
     OutboxStatus,
-    Pair,
-    Street,
     Volunteer,
-    Zone,
 )
 from steward.storage.outbox_store import NewMessage
 from tests.fakes.rates import busiest, crowded, rate, telegram_limits
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
-from tests.harness import SEEDED_ON, new_sid, service_settings, sign, sms_form
+from tests.harness import new_sid, seed_pairs, service_settings, sign, sms_form
 from tests.reliability.numbers import Record, report
 from tests.reliability.test_in_flight import eventually
 from tests.test_process import free_port, serve_env
@@ -55,31 +51,6 @@ GROUP, GROUP_MESSAGES = -100_700, 3
 KILL_AFTER = 15  # SMS at the stand-in
 LEASE_SECONDS = 6  # a dead replica's claims are taken back this long after it claimed them
 SECRET = "replica-rates-secret"
-
-
-async def seed_stewards(n: int) -> list[Volunteer]:
-    street = await Street.create(name="鼓楼街道")
-    community = await Community.create(street=street, name="新开河社区")
-    zone = await Zone.create(community=community, name="东巷")
-    pairs = [
-        await Pair.create(community=community, code=f"P{i:03d}", zone=zone, patrol_start="08:00")
-        for i in range(n // 2)
-    ]
-    await Volunteer.bulk_create(
-        [
-            Volunteer(
-                name=f"志愿者{i:03d}",
-                phone=f"+86139{i:08d}",
-                language="zh",
-                street=street,
-                community=community,
-                pair=pairs[i // 2],
-                joined_on=SEEDED_ON,
-            )
-            for i in range(n)
-        ]
-    )
-    return list(await Volunteer.all().order_by("id"))
 
 
 def env_for(db: str, twilio: FakeTwilio, bot: FakeTelegram, port: int) -> dict[str, str]:
@@ -124,7 +95,7 @@ async def test_two_replicas_keep_the_rates_and_a_killed_holder_is_replaced(
     if not is_postgres(db):
         pytest.skip("SQLite runs as one process: there are no replicas to share the rates")
     began = time.monotonic()
-    people = await seed_stewards(STEWARDS)
+    people = await seed_pairs(STEWARDS)
     ports = free_port(), free_port()
     envs = [env_for(db, twilio, telegram_api, port) for port in ports]
     async with replica("A", envs[0], ports[0]) as a:
