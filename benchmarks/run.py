@@ -62,7 +62,7 @@ SECTIONS = [
     Section("SQL statements per message", "benchmarks.statements", [], 90),
     Section("jobs at scale", "benchmarks.jobs", [], 300),
     Section("digest", "benchmarks.digest", [], 90),
-    Section("dispatch", "benchmarks.dispatch", [], 60),
+    Section("dispatch", "benchmarks.dispatch", [], 90),
     Section("parse", "benchmarks.parse", [], 60),
 ]
 
