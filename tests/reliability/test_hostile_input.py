@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from steward.flows import grammar
 from steward.flows.inbox import FLOOD_LIMIT
+from steward.gateway.twilio_sms import MAX_ID_LENGTH
 from steward.storage.models import InboundMessage, OutboxMessage
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
@@ -85,11 +86,11 @@ async def test_signed_random_forms_never_get_a_5xx_and_refusals_store_nothing(
         fields.pop(drop, None)
     before = await InboundMessage.all().count()
     # The database lives across examples: a MessageSid an earlier one stored is a redelivery.
-    # (One with NUL was never stored, as the webhook refuses NUL, and PostgreSQL cannot even be
-    # asked about it.)
-    sid = fields.get("MessageSid")
+    # It is stored stripped; one with NUL or longer than Twilio's ids is refused and never
+    # stored (and cannot even be looked up: PostgreSQL refuses NUL, tortoise an over-long value).
+    sid = (fields.get("MessageSid") or "").strip()
     seen = (
-        sid is not None
+        0 < len(sid) <= MAX_ID_LENGTH
         and "\x00" not in sid
         and await InboundMessage.filter(external_id=sid).exists()
     )
