@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import httpx
+import pytest
 import time_machine
 from starlette.applications import Starlette
 from twilio.request_validator import RequestValidator
 
 from steward.app import create_app
 from steward.settings import Settings, load_settings
+from steward.storage import outbox_store
 from steward.storage.models import Community, Pair, Role, Street, Volunteer, Zone
+from steward.storage.outbox_store import SendOutcome
 from tests.fakes.twilio_api import FakeMessage, FakeTwilio
 
 PUBLIC_BASE = "https://steward.example.org"
@@ -213,6 +217,19 @@ async def seed_street(joined_on: date = SEEDED_ON) -> Street1:
         lead=await person("赵建国", "+8613800138009", "zh", role=Role.LEAD),
         other=await person("孙丽", "+8613800138003", "zh", pair=pair2),
     )
+
+
+def record_outcomes(monkeypatch: pytest.MonkeyPatch) -> list[SendOutcome]:
+    """Every send outcome the dispatcher records from now on, in order (recorded as usual)."""
+    recorded: list[SendOutcome] = []
+    record = outbox_store.record
+
+    async def recording(outcomes: Sequence[SendOutcome], *args: Any) -> None:
+        recorded.extend(outcomes)
+        await record(outcomes, *args)
+
+    monkeypatch.setattr(outbox_store, "record", recording)
+    return recorded
 
 
 async def seed_pairs(n: int) -> list[Volunteer]:

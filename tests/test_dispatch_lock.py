@@ -13,7 +13,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +31,8 @@ from steward.storage.db import is_postgres, normalise_url
 from steward.storage.dispatch_lock import ChannelLock, lock_key
 from steward.storage.leader import LEADER_LOCK_KEY
 from steward.storage.models import OutboxMessage, OutboxStatus
-from steward.storage.outbox_store import NewMessage, SendOutcome
+from steward.storage.outbox_store import NewMessage
+from tests.harness import record_outcomes
 from tests.test_outbox import VirtualTime
 from tests.test_scheduler import until
 
@@ -202,14 +203,7 @@ async def test_one_dispatcher_per_channel_woken_by_the_other_then_a_paused_hando
     claims, dues = Counter[str](), Counter[str]()
     monkeypatch.setattr(outbox_store, "claim_due", counted(claims, outbox_store.claim_due))
     monkeypatch.setattr(outbox_store, "next_due_at", counted(dues, outbox_store.next_due_at))
-    recorded: list[SendOutcome] = []
-    record = outbox_store.record
-
-    async def recording(outcomes: Sequence[SendOutcome], *args: Any) -> None:
-        recorded.extend(outcomes)
-        await record(outcomes, *args)
-
-    monkeypatch.setattr(outbox_store, "record", recording)
+    recorded = record_outcomes(monkeypatch)
     recorder = Recorder()
     # A looks again only every 30 s: what it sends sooner, a wake-up brought it.
     a = dispatcher(db, recorder, "A", poll=30.0)

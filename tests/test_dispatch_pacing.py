@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from typing import Any
 
 import pytest
 from tortoise.transactions import in_transaction
@@ -21,7 +19,8 @@ from steward.gateway.messages import OutboundMessage, SendResult
 from steward.gateway.outbox import LATE_TURN_SECONDS, Dispatcher
 from steward.storage import outbox_store
 from steward.storage.models import OutboxMessage, OutboxStatus
-from steward.storage.outbox_store import NewMessage, SendOutcome
+from steward.storage.outbox_store import NewMessage
+from tests.harness import record_outcomes
 
 GROUP = "telegram:-100400"
 GAP = 1.2
@@ -70,14 +69,7 @@ async def queue(*addresses: str) -> list[int]:
 async def test_a_group_waiting_for_its_turn_holds_up_no_one_and_keeps_its_order(
     db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recorded: list[SendOutcome] = []
-    record = outbox_store.record
-
-    async def recording(outcomes: Sequence[SendOutcome], *args: Any) -> None:
-        recorded.extend(outcomes)
-        await record(outcomes, *args)
-
-    monkeypatch.setattr(outbox_store, "record", recording)
+    recorded = record_outcomes(monkeypatch)
     sender = Recording()
     dispatcher = Dispatcher(
         {"telegram": sender},

@@ -157,45 +157,36 @@ class Processor:
         """One batch; how many messages it handled (and, in `_more_due`, whether more may be
         due behind it)."""
         try:
-            handled, self._more_due = await self._batch_together()
+            # Most batches fail nowhere: no savepoint per message (two statements each).
+            handled, self._more_due = await self._decide_batch(careful=False)
         except _OneFailed:
             # Rolled back whole: decide it again, each message in a savepoint of its own, so
             # the one that fails is marked and the others go through.
-            handled, self._more_due = await self._batch_one_by_one()
+            handled, self._more_due = await self._decide_batch(careful=True)
         return handled
 
-    async def _batch_together(self) -> tuple[int, bool]:
-        # Most batches fail nowhere: no savepoint per message (two statements each), and a
-        # failure anywhere sends the whole batch down the careful path instead.
+    async def _decide_batch(self, *, careful: bool) -> tuple[int, bool]:
+        """Decide the due rows in one transaction; how many, and whether more may be due.
+        Not careful: a message that raises rolls the whole batch back (`_OneFailed`)."""
         handled: list[tuple[InboundMessage, str]] = []
         async with self._units.transaction(Topic.OUTBOX) as conn:
             batch = await inbound.claim_batch(self._clock(), BATCH_SIZE, conn)
             started, owed = time.monotonic(), self._owed()
-            more = batch.more
-            for i, row in enumerate(batch.rows):
-                try:
-                    handled.append((row, await process_row(row, self._rules, conn)))
-                except Exception as exc:
-                    raise _OneFailed from exc
-                if i + 1 < len(batch.rows) and self._should_yield(started, i + 1, owed):
+            more, done = batch.more, 0
+            for row in batch.rows:
+                if careful:
+                    await self._one(row, conn)
+                else:
+                    try:
+                        handled.append((row, await process_row(row, self._rules, conn)))
+                    except Exception as exc:
+                        raise _OneFailed from exc
+                done += 1
+                if done < len(batch.rows) and self._should_yield(started, done, owed):
                     more = True  # the rest are the next batch's first
                     break
-        for row, intent in handled:
+        for row, intent in handled:  # once committed
             self._observe(row, intent)
-        return len(handled), more
-
-    async def _batch_one_by_one(self) -> tuple[int, bool]:
-        async with self._units.transaction(Topic.OUTBOX) as conn:
-            batch = await inbound.claim_batch(self._clock(), BATCH_SIZE, conn)
-            started, owed = time.monotonic(), self._owed()
-            more = batch.more
-            done = 0
-            for i, row in enumerate(batch.rows):
-                await self._one(row, conn)
-                done += 1
-                if i + 1 < len(batch.rows) and self._should_yield(started, done, owed):
-                    more = True
-                    break
         return done, more
 
     def _observe(self, row: InboundMessage, intent: str) -> None:
